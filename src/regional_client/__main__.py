@@ -1,0 +1,3 @@
+from regional_client.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""``secrets:`` section: where the key that decrypts ``enc:`` values comes from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from regional_client.config.base import Section
+
+
+class SecretsConfig(Section):
+    key_file: Path | None = None
+    """File holding the key (mode 0600). Default: ``secret.key`` in the state dir if present."""
+    key_env: str = "REGIONAL_CLIENT_SECRET_KEY"
+    """Environment variable of the regional client's own process holding the key."""

@@ -1,0 +1,18 @@
+"""``workflow:`` section: step timeouts, retries and concurrency (owned by the workflow)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from regional_client.config.base import Duration, Section
+
+
+class WorkflowConfig(Section):
+    enabled: bool = True
+    max_concurrent_installs: int = Field(200, ge=1)
+    agent_timeout: Duration = 1800.0
+    """How long to wait for the agent to report and finish (Ironic: 30 min)."""
+    power_timeout: Duration = 60.0
+    step_timeout: Duration = 300.0
+    step_retries: int = Field(3, ge=0)
+    retry_backoff: Duration = 2.0
