@@ -48,6 +48,9 @@ class Runtime:
         self._tasks_gauge = self.metrics.gauge(
             "regional_client_tasks_total", "Tasks of this IDC by status", ["status"]
         )
+        self._etcd_writes = self.metrics.gauge(
+            "regional_client_etcd_key_writes", "Keys written to etcd by this process since start"
+        )
 
     def decrypt(self, value: str | None) -> str | None:
         """Clear text of a configured secret (``enc:...`` values need the secrets key)."""
@@ -60,6 +63,8 @@ class Runtime:
         return self.decryptor(value)
 
     def refresh_gauges(self) -> None:
+        if self.store is not None:
+            self._etcd_writes.labels(self.metrics.idc).set(self.store.writes)
         if self.cache is not None:
             for status, n in self.cache.counts().items():
                 self._tasks_gauge.labels(self.metrics.idc, status).set(n)

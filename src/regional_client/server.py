@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,7 @@ class RegionalClient:
             await svc.start()
             self._started.append(svc)
         await self._start_http(rt)
+        gc.freeze()  # start-up objects are long-lived: keep them out of every GC pass
         log.info(
             "regional client started",
             action="started",
