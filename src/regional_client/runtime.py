@@ -41,6 +41,7 @@ class Runtime:
         self.store: Any = None
         self.cache: Any = None
         self.agent: Any = None
+        self.trail: Any = None
         self.services: dict[str, Any] = {}
         self.routers: list[APIRouter] = []
         self.health_checks: dict[str, HealthCheck] = {}
