@@ -76,13 +76,16 @@ class BmcTarget:
     port: int | None = None
     sn: str | None = None
     """The server's serial number, for messages and audit records."""
+    system_id: str | None = None
+    """Redfish: which ComputerSystem behind this BMC (blade chassis, emulators)."""
 
     @property
     def name(self) -> str:
         """``ipmi://host:port`` — how errors, logs and audit records name this BMC."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         port = f":{self.port}" if self.port else ""
-        return f"{self.type}://{host}{port}"
+        system = f"#{self.system_id}" if self.system_id else ""
+        return f"{self.type}://{host}{port}{system}"
 
 
 class BmcDriver(abc.ABC):

@@ -154,11 +154,12 @@ class BmcController:
             type=btype,
             port=port,
             sn=sn,
+            system_id=str(bmc["system_id"]) if bmc.get("system_id") else None,
         )
 
     def driver_for(self, target: BmcTarget) -> BmcDriver:
         """One driver per BMC (sessions are reused); least recently used ones are dropped."""
-        key = (target.type, target.host, target.port, target.username, target.password)
+        key = (target.name, target.username, target.password)
         drv = self._drivers.get(key)
         if drv is not None:
             self._drivers.move_to_end(key)
