@@ -287,6 +287,26 @@ class EtcdStore:
 
         return await self._call(op)
 
+    async def latest_mod_revision(self, prefix: str) -> int:
+        """The newest ``mod_revision`` of any key under ``prefix`` (0 if none): one cheap read."""
+
+        async def op(c: _Client) -> int:
+            r = await c.kvstub.Range(
+                rpc.RangeRequest(
+                    key=prefix.encode(),
+                    range_end=aetcd.utils.prefix_range_end(prefix.encode()),
+                    limit=1,
+                    keys_only=True,
+                    sort_order=rpc.RangeRequest.DESCEND,
+                    sort_target=rpc.RangeRequest.MOD,
+                ),
+                timeout=c._timeout,
+                metadata=c.metadata,
+            )
+            return int(r.kvs[0].mod_revision) if r.kvs else 0
+
+        return await self._call(op)
+
     async def put(self, key: str, value: Any, lease: KeptLease | None = None) -> int:
         lid = lease.id if lease else None
         r = await self._call(lambda c: c.put(key.encode(), encode(value), lease=lid))
