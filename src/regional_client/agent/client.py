@@ -79,12 +79,16 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class AgentClient:
-    """One agent's session with its regional client (one serial number, one token)."""
+    """One agent's session with its regional client (one serial number, one token).
+
+    ``token`` None is a discovery boot: the server accepts ``report`` from a serial it has no
+    task for, and answers 404 (not in the queue) or 401 to the rest.
+    """
 
     def __init__(
         self,
         base_url: str,
-        token: str,
+        token: str | None,
         sn: str,
         *,
         backoff: Backoff | None = None,
@@ -97,7 +101,7 @@ class AgentClient:
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/api/v1",
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "regional-client-agent"},
+            headers=_headers(token),
             timeout=timeout,
             transport=transport,
             trust_env=False,
@@ -213,6 +217,14 @@ class AgentClient:
             log.warning("progress report dropped", action="progress_dropped", reason=str(e))
             return False
         return True
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    """Request headers; without a token (a discovery boot) only ``report`` is allowed."""
+    headers = {"User-Agent": "regional-client-agent"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 def _json(resp: httpx.Response, path: str) -> dict[str, Any]:

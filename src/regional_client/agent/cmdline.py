@@ -87,8 +87,9 @@ class AgentSettings:
     """True when ``regional_url`` came from the kernel command line (a provisioning boot)."""
 
     def missing(self) -> list[str]:
-        """Names of the settings the operation loop cannot run without."""
-        need = {"regional_url": self.regional_url, "sn": self.sn, "agent token": self.token}
+        """Names of the settings the operation loop cannot run without (the token is optional:
+        without one the agent can only report itself as discovered and wait)."""
+        need = {"regional_url": self.regional_url, "sn": self.sn, "mac": self.mac}
         return [name for name, value in need.items() if not value]
 
 

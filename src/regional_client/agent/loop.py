@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from regional_client.agent.client import AgentApiError, AgentClient, Operation
+from regional_client.agent.installers.base import OpResult
 from regional_client.agent.operations import OpContext, dispatch, script_env
 from regional_client.logs import get_logger
 
@@ -89,12 +90,23 @@ async def run_loop(
             exit_code=result.exit_code,
             result_message=result.message,
         )
-        await client.operation_complete(
-            op.name, result.success, result.message, result.output, result.exit_code
-        )
+        await _complete(client, op.name, result)
         if not result.success:
             await sleep(cfg.failure_pause)
     return Outcome.OPERATION_LIMIT
+
+
+async def _complete(client: AgentClient, name: str, result: OpResult) -> None:
+    """Send operationComplete. A task deleted, failed or cancelled meanwhile (404/409/422) is
+    logged and left to the next isInInstallQueue; a refused token (401/403) ends the loop."""
+    try:
+        await client.operation_complete(
+            name, result.success, result.message, result.output, result.exit_code
+        )
+    except AgentApiError as e:
+        if e.status in (401, 403):
+            raise
+        log.warning("operation result not recorded", action="complete_rejected", reason=str(e))
 
 
 async def _next_operation(client: AgentClient) -> Operation | None:

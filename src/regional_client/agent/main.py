@@ -67,7 +67,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``agent`` on the main CLI; the handler is ``args.func(args) -> int``."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "agent", help="run the provisioning agent (what runs in the boot ramdisk)"
+        "agent",
+        help="run the provisioning agent (what runs in the boot ramdisk)",
+        allow_abbrev=False,  # "--token x" must not be taken as "--token-file x"
     )
     add_arguments(p)
     p.set_defaults(func=run_from_args)
@@ -135,7 +137,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: AgentSettings, hardware: dict[str, Any], args: argparse.Namespace) -> int:
-    assert settings.regional_url and settings.token and settings.sn
+    assert settings.regional_url and settings.sn
     backoff = Backoff(max_elapsed=args.max_retry_time)
     async with AgentClient(
         settings.regional_url, settings.token, settings.sn, backoff=backoff
@@ -157,7 +159,9 @@ async def _run(settings: AgentSettings, hardware: dict[str, Any], args: argparse
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="regional-client-agent", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="regional-client-agent", description=__doc__, allow_abbrev=False
+    )
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))
 
