@@ -253,6 +253,8 @@ def _open_target(path: Path) -> tuple[int, bool]:
     try:
         st = path.stat()
     except FileNotFoundError:
+        if path.is_absolute() and path.parts[1:2] == ("dev",):
+            raise  # a missing disk must not become a regular file in /dev
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), True
     if stat.S_ISBLK(st.st_mode):
         return os.open(path, os.O_WRONLY), False
