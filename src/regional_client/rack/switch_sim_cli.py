@@ -330,8 +330,6 @@ class VrpCli(VendorCli):
     def show_mac(self, s: Session, mac: str | None) -> str:
         want = re.sub(r"[^0-9a-f]", "", mac.lower()) if mac else None
         rows = [e for e in self.sw.mac_table if want is None or e[0].replace(":", "") == want]
-        if not rows:
-            return "Info: There is no MAC address matched."  # VRP prints no table when empty
         rule = "-" * 79
         head = "MAC Address    VLAN/VSI/BD                       Learned-From        Type"
         out = [rule, head, rule]

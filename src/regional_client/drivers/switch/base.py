@@ -1,16 +1,19 @@
 """The switch driver interface and the values it trades in.
 
-A driver speaks to one switch. It is async to the caller, holds at most one session (opened by
-:meth:`SwitchDriver.connect`, closed by :meth:`SwitchDriver.disconnect`) and never validates
-input itself: everything it receives has already passed :mod:`.validate`, which the manager and
-:meth:`SwitchDriver.configure_port` callers go through.
+A driver speaks to one switch. It is async to the caller and holds at most one session (opened
+by :meth:`SwitchDriver.connect`, closed by :meth:`SwitchDriver.disconnect`). Every public method
+validates its arguments with :mod:`.validate` before building a command, so even a direct caller
+cannot get an unchecked byte to a device; the manager validates too, earlier, before connecting.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from regional_client.drivers.switch.validate import NamingRules
 
 Mode = Literal["access", "trunk"]
 
@@ -119,6 +122,8 @@ class SwitchDriver(abc.ABC):
 
     vendor: str = ""
     """Registry name of the vendor (``cisco_ios``, ``huawei_vrp``, ...)."""
+    naming: ClassVar[NamingRules]
+    """Interface naming and description limits, used by :mod:`.validate`."""
 
     def __init__(self, params: ConnectionParams) -> None:
         self.params = params

@@ -87,3 +87,4 @@ PROFILE = CliProfile(
 class CiscoIos(SshCliDriver):
     vendor = "cisco_ios"
     profile = PROFILE
+    naming = NAMING

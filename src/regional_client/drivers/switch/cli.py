@@ -77,6 +77,8 @@ class CliProfile:
     vlan_range_style: tuple[str, str] = (",", "-")
     save: tuple[tuple[str, str], ...] = ()
     """Save the running config: (command, prompt it answers with, "" for the normal prompt)."""
+    empty_markers: tuple[str, ...] = ()
+    """Output lines meaning "no entries" that the TextFSM templates do not accept."""
 
 
 def cisco_mac(mac: str) -> str:
@@ -158,6 +160,8 @@ def parse_config(profile: CliProfile, port: str, text: str) -> PortConfig:
 
 
 def parse_table(profile: CliProfile, command: str, text: str) -> list[dict[str, Any]]:
+    if any(marker in text for marker in profile.empty_markers):
+        return []
     try:
         return parse_output(platform=profile.textfsm_platform, command=command, data=text)
     except Exception as exc:  # textfsm raises its own error types for unparsable output

@@ -90,3 +90,4 @@ PROFILE = CliProfile(
 class H3cComware(SshCliDriver):
     vendor = "h3c_comware"
     profile = PROFILE
+    naming = NAMING

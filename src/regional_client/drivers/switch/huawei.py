@@ -70,9 +70,11 @@ PROFILE = CliProfile(
     clear_description="undo description",
     vlan_range_style=(" ", " to "),
     save=(("save", "[Y/N]"), ("y", "")),
+    empty_markers=("Info: There is no", "Info: No "),
 )
 
 
 class HuaweiVrp(SshCliDriver):
     vendor = "huawei_vrp"
     profile = PROFILE
+    naming = NAMING

@@ -9,6 +9,7 @@ Why scrapli 1.x rather than scrapli 2.x or netmiko: see ``docs/switch.md``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any, ClassVar
 
@@ -21,7 +22,7 @@ from scrapli.exceptions import (
     ScrapliTimeout,
 )
 
-from regional_client.drivers.switch import cli
+from regional_client.drivers.switch import cli, validate
 from regional_client.drivers.switch.base import (
     MacLocation,
     PortChange,
@@ -98,6 +99,11 @@ class SshCliDriver(SwitchDriver):
         await conn.acquire_priv(desired_priv=conn.default_desired_privilege_level)
         conn.channel.write(channel_input=self.profile.logout)
         conn.channel.send_return()
+        # let the device close the session itself, as it does after a logout (bounded wait)
+        with contextlib.suppress(ScrapliException, OSError, TimeoutError):
+            async with asyncio.timeout(2.0):
+                while await conn.transport.read():
+                    pass
 
     async def disconnect(self) -> None:
         conn, self._conn = self._conn, None
@@ -143,10 +149,12 @@ class SshCliDriver(SwitchDriver):
     # -- interface -------------------------------------------------------------------------
 
     async def find_port_by_mac(self, mac: str) -> MacLocation | None:
+        mac = validate.mac_address(mac)
         out = await self._command(self.profile.show_mac.format(mac=self.profile.mac_format(mac)))
         return cli.parse_mac(self.profile, mac, out)
 
     async def get_port_config(self, port: str) -> PortConfig:
+        port = validate.port_name(port, self.naming)
         out = await self._command(self.profile.show_config.format(port=port))
         return cli.parse_config(self.profile, port, out)
 
@@ -155,6 +163,11 @@ class SshCliDriver(SwitchDriver):
         lines: list[str] = []
         owner: list[str] = []
         for ch in changes:
+            ch = PortChange(
+                validate.port_name(ch.port, self.naming),
+                validate.port_config(ch.config, self.naming),
+                ch.previous,  # only its mode is used (to undo the old mode's lines)
+            )
             block = cli.change_commands(self.profile, ch)
             lines += block
             owner += [ch.port] * len(block)
@@ -174,6 +187,7 @@ class SshCliDriver(SwitchDriver):
                 )
 
     async def get_port_status(self, port: str) -> PortStatus:
+        port = validate.port_name(port, self.naming)
         for st in await self.list_ports():
             if st.port == port:
                 cfg = await self.get_port_config(port)
