@@ -106,6 +106,8 @@ class ConnectionParams:
     verify_tls: bool = False
     """HTTPS drivers: verify the device certificate (switches mostly ship self-signed ones)."""
     snmp_community: str | None = field(default=None, repr=False)
+    ssh_known_hosts: str | None = None
+    """SSH drivers: known_hosts file pinning the device's host key (unset: accept any)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,10 @@ class SwitchDriver(abc.ABC):
 
     @abc.abstractmethod
     async def list_ports(self) -> list[PortStatus]: ...
+
+    def commands_for(self, change: PortChange) -> list[str]:
+        """The exact lines :meth:`apply` sends for ``change`` (for the audit record)."""
+        return []
 
     async def save_config(self) -> None:  # noqa: B027 (optional: default does nothing)
         """Persist the running configuration (``write memory`` / ``save``)."""

@@ -47,7 +47,7 @@ class SshCliDriver(SwitchDriver):
     async def connect(self) -> None:
         p = self.params
         transport_options: dict[str, Any] = {"asyncssh": {"login_timeout": p.timeout}}
-        known_hosts = getattr(p, "ssh_known_hosts", None)
+        known_hosts = p.ssh_known_hosts
         self._conn = AsyncScrapli(
             platform=self.profile.scrapli_platform,
             host=p.host,
@@ -158,16 +158,22 @@ class SshCliDriver(SwitchDriver):
         out = await self._command(self.profile.show_config.format(port=port))
         return cli.parse_config(self.profile, port, out)
 
+    def commands_for(self, change: PortChange) -> list[str]:
+        return cli.change_commands(self.profile, self._checked(change))
+
+    def _checked(self, ch: PortChange) -> PortChange:
+        return PortChange(
+            validate.port_name(ch.port, self.naming),
+            validate.port_config(ch.config, self.naming),
+            ch.previous,  # only its mode is used (to undo the old mode's lines)
+        )
+
     async def apply(self, changes: list[PortChange]) -> None:
         """All blocks in one configuration pass; a refused line names its port."""
         lines: list[str] = []
         owner: list[str] = []
         for ch in changes:
-            ch = PortChange(
-                validate.port_name(ch.port, self.naming),
-                validate.port_config(ch.config, self.naming),
-                ch.previous,  # only its mode is used (to undo the old mode's lines)
-            )
+            ch = self._checked(ch)
             block = cli.change_commands(self.profile, ch)
             lines += block
             owner += [ch.port] * len(block)
