@@ -140,7 +140,8 @@ async def test_same_port_twice_goes_in_order(sim: SimSwitch, manager: SwitchMana
     a = manager.configure(PortConfig("access", (100,)), switch="tor1", port=port)
     b = manager.configure(PortConfig("access", (200,)), switch="tor1", port=port)
     ra, rb = await asyncio.gather(a, b)
-    assert ra.previous.vlans == (1,) and rb.previous.vlans == (100,) and sim.ports[port].access_vlan == 200
+    assert ra.previous.vlans == (1,) and rb.previous.vlans == (100,)
+    assert sim.ports[port].access_vlan == 200
 
 
 async def test_injection_through_manager_reaches_nothing(
