@@ -33,7 +33,14 @@ from regional_client.drivers.switch.base import (
 )
 from regional_client.drivers.switch.batch import Batch, ChangeRequest, run_batch
 from regional_client.drivers.switch.registry import canonical_vendor, driver_class
-from regional_client.errors import ConfigError, Conflict, NotFound, ProvisionError, SwitchError
+from regional_client.errors import (
+    ConfigError,
+    Conflict,
+    NotFound,
+    ProvisionError,
+    SwitchError,
+    ValidationError,
+)
 from regional_client.logs import get_logger
 from regional_client.metrics import Metrics
 
@@ -163,7 +170,9 @@ class SwitchManager:
         if name is None:
             if len(self._switches) == 1:
                 return next(iter(self._switches.values()))
-            raise SwitchError("several switches configured: name one", switches=self.names)
+            raise ValidationError(
+                "several switches configured: name one (switch=...)", switches=self.names
+            )
         try:
             return self._switches[name]
         except KeyError:
