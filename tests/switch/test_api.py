@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from regional_client.api.auth import hash_token
 from regional_client.audit import Audit
 from regional_client.config import Config
-from regional_client.config.api import AdminToken
 from regional_client.config.switch import SwitchConfig, SwitchEntry
 from regional_client.drivers.switch.api import router
 from regional_client.drivers.switch.manager import SwitchManager

@@ -1,9 +1,10 @@
 """Admin API of the switch component (paths relative to ``/api/v1``).
 
-``GET /admin/switch/ports`` lists a switch's ports with link state; ``GET /admin/switch/port/{port}``
-shows one port with its configured mode and VLANs. With several switches in the inventory the
-``switch`` query parameter names one (422 otherwise). Both read the device (one short session,
-queued behind any change in progress on that switch) and write an audit record.
+``GET /admin/switch/ports`` lists a switch's ports with link state;
+``GET /admin/switch/port/{port}`` shows one port with its configured mode and VLANs. With
+several switches in the inventory the ``switch`` query parameter names one (422 otherwise).
+Both read the device (one short session, queued behind any change in progress on that switch)
+and write an audit record.
 """
 
 from __future__ import annotations
