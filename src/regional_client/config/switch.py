@@ -40,6 +40,9 @@ class SwitchEntry(Section):
     username: str = "admin"
     password: str | None = Field(None, repr=False)
     """Login password; ``enc:...`` values are decrypted with the secrets key at start."""
+    enable_password: str | None = Field(None, repr=False)
+    """Privileged-mode secret (Cisco ``enable``); unset when the login lands in privileged
+    mode. ``enc:`` allowed."""
     protocol: Literal["ssh", "snmp", "rest"] = "ssh"
     """``ssh`` (CLI), ``rest`` (Arista eAPI) or ``snmp`` (MAC lookup only, no changes)."""
     install_vlan: int = Field(100, ge=1, le=4094)

@@ -101,6 +101,7 @@ class ConnectionParams:
     port: int | None = None
     username: str = "admin"
     password: str | None = field(default=None, repr=False)
+    enable_password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     name: str = ""
     verify_tls: bool = False

@@ -139,6 +139,7 @@ class SwitchManager:
             port=entry.port,
             username=entry.username,
             password=self._secret(entry.password, f"{key}.password"),
+            enable_password=self._secret(entry.enable_password, f"{key}.enable_password"),
             timeout=entry.timeout or self.config.timeout,
             name=entry.name,
             verify_tls=entry.verify_tls,

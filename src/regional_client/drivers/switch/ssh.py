@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import warnings
 from typing import Any, ClassVar
 
 from scrapli import AsyncScrapli
@@ -44,20 +45,19 @@ class SshCliDriver(SwitchDriver):
 
     # -- session ---------------------------------------------------------------------------
 
-    async def connect(self) -> None:
-        p = self.params
-        transport_options: dict[str, Any] = {"asyncssh": {"login_timeout": p.timeout}}
+    def _make(self, p: Any) -> Any:
         known_hosts = p.ssh_known_hosts
-        self._conn = AsyncScrapli(
+        return AsyncScrapli(
             platform=self.profile.scrapli_platform,
             host=p.host,
             port=p.port or 22,
             auth_username=p.username,
             auth_password=p.password or "",
+            auth_secondary=p.enable_password or "",
             auth_strict_key=bool(known_hosts),
             ssh_known_hosts_file=known_hosts or "",
             transport="asyncssh",
-            transport_options=transport_options,
+            transport_options={"asyncssh": {"login_timeout": p.timeout}},
             timeout_socket=p.timeout,
             timeout_transport=p.timeout,
             timeout_ops=p.timeout,
@@ -65,6 +65,12 @@ class SshCliDriver(SwitchDriver):
             on_open=self._on_open,
             on_close=self._on_close,
         )
+
+    async def connect(self) -> None:
+        p = self.params
+        with warnings.catch_warnings():  # scrapli warns when no enable secret is given
+            warnings.simplefilter("ignore", UserWarning)
+            self._conn = self._make(p)
         self._tap(self._conn)
         try:
             await self._conn.open()
