@@ -65,6 +65,8 @@ class SimSwitch:
     lie_on_readback: int = 0
     command_delay: float = 0.0
     """Seconds to wait before answering each line (models a slow device CLI)."""
+    login_delay: float = 0.0
+    """Seconds before the first prompt of a session (a switch CPU's slow login)."""
     sessions_opened: int = 0
     saves: int = 0
     _before: dict[str, SimPort] = field(default_factory=dict, repr=False)
@@ -178,6 +180,8 @@ class SimSwitch:
         out = process.stdout
         try:
             assert self._cli is not None
+            if self.login_delay:
+                await asyncio.sleep(self.login_delay)
             banner = self._cli.banner()
             out.write(("\r\n" + banner if banner else "") + "\r\n" + self.prompt(s))
             buf = ""
