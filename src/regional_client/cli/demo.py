@@ -19,17 +19,17 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from regional_client.config import config_from_dict
 from regional_client.model import FINAL, Status, Task
-from regional_client.rack.rack import VirtualRack, free_port
-from regional_client.server import RegionalClient
 from regional_client.workflow.engine import STEPS
+
+if TYPE_CHECKING:
+    from regional_client.rack.rack import VirtualRack
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -79,7 +79,7 @@ def demo_config(work: Path, rack: VirtualRack, ports: dict[str, int]) -> dict[st
                 }
             ],
             "lease_time": "10m",
-        },  # fmt: skip
+        },
         "tftp": {"root_dir": str(root), "listen_addr": f"127.0.0.1:{ports['tftp']}"},
         "pxe": {
             "config_dir": str(root / "pxelinux.cfg"),
@@ -150,6 +150,10 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 
 async def run_demo(args: argparse.Namespace) -> int:
+    from regional_client.config import config_from_dict
+    from regional_client.rack.rack import VirtualRack, free_port
+    from regional_client.server import RegionalClient
+
     con = Console(stderr=args.json)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="rc-demo-"))
     work.mkdir(parents=True, exist_ok=True)
