@@ -59,11 +59,7 @@ class _Sink:
     def reset(self) -> None:
         self.received = self.written = 0
         self.hasher = hashlib.sha256()
-        self.decomp = {
-            "gzip": lambda: zlib.decompressobj(wbits=47),
-            "xz": lzma.LZMADecompressor,
-            "none": lambda: None,
-        }[self.compression]()
+        self.decomp = _decompressor(self.compression)
         os.lseek(self.fd, 0, os.SEEK_SET)
 
     async def feed(self, chunk: bytes) -> None:
@@ -73,6 +69,15 @@ class _Sink:
         if data:
             await asyncio.to_thread(_write_all, self.fd, data)
             self.written += len(data)
+
+
+def _decompressor(compression: str) -> Any:
+    """A streaming decompressor for ``compression`` (None for ``none``)."""
+    if compression == "gzip":
+        return zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, auto-detected
+    if compression == "xz":
+        return lzma.LZMADecompressor()
+    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -167,6 +172,9 @@ class ImageInstaller:
             return OpResult(False, f"image download failed: {type(e).__name__}: {e}", exit_code=1)
         finally:
             os.close(fd)
+        if sink.decomp is not None and not sink.decomp.eof:
+            _discard(target_path, is_file)
+            return OpResult(False, f"{compression} stream ends early (truncated image?)", None, 1)
         got = sink.hasher.hexdigest()
         if got != digest.lower():
             _discard(target_path, is_file)
