@@ -29,7 +29,8 @@ IDLE=${AGENT_IDLE:-30}
 BACKOFF_MAX=${AGENT_BACKOFF_MAX:-30}
 MAX_TRIES=${AGENT_MAX_TRIES:-0}
 NOOP_STEPS=${AGENT_NOOP_STEPS:-3}
-TMP=$(mktemp -d /tmp/lpmos-agent.XXXXXX) || exit 1
+mkdir -p "${TMPDIR:-/tmp}"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lpmos-agent.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
