@@ -140,3 +140,27 @@ async def test_discovery_boot_without_token_reports_then_idles(
     assert outcome is Outcome.NOT_IN_QUEUE
     server = await _stored(etcd_store, keys.server(sn))
     assert server["state"] == "discovered" and server["hardware"] == {"cpu": {"count": 4}}
+
+
+async def test_task_deleted_mid_operation_sends_agent_idle(
+    regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
+) -> None:
+    """The task disappears while a hardware script runs: the agent goes idle, no crash."""
+    sn = "SN-AGENT-DELETED"
+    gate = tmp_path / "gate"
+    scripts = [{"name": "wait", "interpreter": "/bin/sh",
+                "content": f"while [ ! -e {gate} ]; do sleep 0.05; done"}]  # fmt: skip
+    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    async with AgentClient(regional.url, token, sn, backoff=FAST) as client:
+        agent = asyncio.create_task(
+            run_loop(client, {}, MAC, OpContext(client), _loop_cfg(tmp_path, once=True))
+        )
+        assert regional.rc is not None and regional.rc.runtime is not None
+        cache = regional.rc.runtime.cache
+        await wait_until(lambda: cache.get_task(sn).progress.operation == "hardware_config")
+        await etcd_store.delete(keys.task(sn))
+        await wait_until(lambda: cache.get_task(sn) is None)
+        gate.write_text("go")
+        outcome = await asyncio.wait_for(agent, timeout=30)
+    assert outcome is Outcome.NOT_IN_QUEUE
+    assert not (tmp_path / "rebooted").exists()
