@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+import regional_client.agent as agent_pkg
 from regional_client.store import EtcdStore, Keys
 from tests.agent.conftest import MAC, Regional, free_port
 from tests.helpers.regional import wait_until
 
-AGENT_SH = Path(__file__).resolve().parents[2] / "src/regional_client/agent/agent.sh"
+AGENT_SH = agent_pkg.AGENT_SH
 DUMP = "for f in /proc/[0-9]*/cmdline; do tr '\\000' ' ' < \"$f\" 2>/dev/null; echo; done"
 
 

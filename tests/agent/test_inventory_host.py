@@ -25,7 +25,7 @@ def dry_run() -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     env.pop("REGIONAL_AGENT_TOKEN", None)
     out = subprocess.run(
-        [sys.executable, "-m", "regional_client", "agent", "--dry-run", "--no-bmc"],
+        [sys.executable, "-m", "regional_client.agent", "--dry-run", "--no-bmc"],
         check=True,
         capture_output=True,
         text=True,
