@@ -201,8 +201,14 @@ inventory() {
         iv_nics="$iv_nics$iv_sep{\"name\":\"$iv_n\",\"mac\":\"$iv_mac\",\"carrier\":$iv_car}"
         iv_sep=,
     done
+    iv_dmi=$SYS/class/dmi/id
+    iv_vendor=$(cat "$iv_dmi/sys_vendor" 2>/dev/null | json_str)
+    iv_product=$(cat "$iv_dmi/product_name" 2>/dev/null | json_str)
+    iv_serial=$(cat "$iv_dmi/product_serial" 2>/dev/null | json_str)
     printf '{"agent":"sh","cpu":{"count":%s,"model":"%s"},"memory":{"total_bytes":%s},' \
         "${iv_cpus:-0}" "$iv_model" "$((${iv_mem:-0} * 1024))"
+    printf '"system":{"vendor":"%s","product":"%s","serial":"%s"},' \
+        "$iv_vendor" "$iv_product" "$iv_serial"
     printf '"disks":[%s],"nics":[%s]}' "$iv_disks" "$iv_nics"
 }
 
