@@ -1,0 +1,1 @@
+"""DHCPv4 server for network boot: codec, responder, leases, etcd store, asyncio server, API."""
