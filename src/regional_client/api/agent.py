@@ -1,0 +1,112 @@
+"""HTTP routes of the agent protocol (SPEC §5). Shapes are in the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from regional_client.agent_api import AgentService
+from regional_client.api.deps import get_runtime
+
+
+class _Req(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    sn: str = Field(min_length=1, max_length=128, description="Server serial number")
+
+
+class ReportRequest(_Req):
+    mac: str = Field(description="MAC address of the interface the agent booted from")
+    hardware: dict[str, Any] = Field(default_factory=dict, description="Hardware inventory")
+
+
+class ReportResponse(BaseModel):
+    result: str = "ok"
+    status: str = Field(description="Server state recorded: discovered, installing or installed")
+
+
+class QueueResponse(BaseModel):
+    result: bool
+
+
+class NextOperationResponse(BaseModel):
+    operation: str = Field(description="hardware_config, os_install, ..., or none / reboot")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Script(BaseModel):
+    name: str
+    interpreter: str
+    content: str
+    timeout: int
+
+
+class HardwareConfigResponse(BaseModel):
+    scripts: list[Script]
+
+
+class OperationCompleteRequest(_Req):
+    operation: str = Field(min_length=1, max_length=64)
+    success: bool
+    message: str = Field("", max_length=65536)
+    exit_code: int | None = None
+
+
+class OkResponse(BaseModel):
+    result: str = "ok"
+    duplicate: bool | None = None
+
+
+class ProgressRequest(_Req):
+    operation: str | None = Field(None, max_length=64)
+    percent: float = Field(ge=0, le=100)
+    message: str = Field("", max_length=4096)
+
+
+def _service(request: Request) -> AgentService:
+    return get_runtime(request).agent
+
+
+def _token(request: Request) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+Svc = Annotated[AgentService, Depends(_service)]
+Token = Annotated[str | None, Depends(_token)]
+
+
+def router() -> APIRouter:
+    r = APIRouter(tags=["agent"])
+
+    @r.post("/report", response_model=ReportResponse, response_model_exclude_none=True)
+    async def report(body: ReportRequest, request: Request, svc: Svc, token: Token) -> Any:
+        ip = request.client.host if request.client else None
+        return await svc.report(body.sn, body.mac, body.hardware, ip, token)
+
+    @r.post("/device/isInInstallQueue", response_model=QueueResponse)
+    async def in_queue(body: _Req, svc: Svc, token: Token) -> Any:
+        return svc.in_install_queue(body.sn, token)
+
+    @r.post("/device/getNextOperation", response_model=NextOperationResponse)
+    async def next_operation(body: _Req, svc: Svc, token: Token) -> Any:
+        return svc.next_operation(body.sn, token)
+
+    @r.post("/device/getHardwareConfig", response_model=HardwareConfigResponse)
+    async def hardware_config(body: _Req, svc: Svc, token: Token) -> Any:
+        return svc.hardware_config(body.sn, token)
+
+    @r.post(
+        "/device/operationComplete", response_model=OkResponse, response_model_exclude_none=True
+    )
+    async def operation_complete(body: OperationCompleteRequest, svc: Svc, token: Token) -> Any:
+        return await svc.operation_complete(
+            body.sn, token, body.operation, body.success, body.message, body.exit_code
+        )
+
+    @r.post("/progress", response_model=OkResponse, response_model_exclude_none=True)
+    async def progress(body: ProgressRequest, svc: Svc, token: Token) -> Any:
+        return svc.report_progress(body.sn, token, body.operation, body.percent, body.message)
+
+    return r

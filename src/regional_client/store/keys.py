@@ -1,0 +1,75 @@
+"""etcd key layout (SPEC §3). Every key the product reads or writes is built here."""
+
+from __future__ import annotations
+
+import re
+
+from regional_client.errors import ValidationError
+
+_MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?[0-9a-f]{2}){5}$")
+_SN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def normalize_mac(mac: str) -> str:
+    """``AA-BB-CC-DD-EE-FF`` / ``aabb.ccdd.eeff`` / ``aabbccddeeff`` → ``aa:bb:cc:dd:ee:ff``."""
+    if not isinstance(mac, str):
+        raise ValidationError("MAC address must be a string", field="mac")
+    m = mac.strip().lower().replace(".", "")
+    if not _MAC_RE.match(m):
+        raise ValidationError(f"not a MAC address: {mac!r}", field="mac")
+    hexd = m.replace(":", "").replace("-", "")
+    return ":".join(hexd[i : i + 2] for i in range(0, 12, 2))
+
+
+def check_sn(sn: str) -> str:
+    """A serial number usable as one etcd key segment (no '/', no spaces, no control chars)."""
+    if not isinstance(sn, str) or not _SN_RE.match(sn):
+        raise ValidationError(
+            f"invalid serial number {sn!r}: use letters, digits, '.', '_', ':' or '-' (max 128)",
+            field="sn",
+        )
+    return sn
+
+
+class Keys:
+    """Key builders for one IDC: ``Keys("dc1").task("SN1") == "/os/dc1/machines/SN1/task"``."""
+
+    def __init__(self, idc: str) -> None:
+        self.idc = idc
+        self.root = f"/os/{idc}/"
+        self.machines_prefix = f"/os/{idc}/machines/"
+        self.servers_prefix = f"/os/{idc}/servers/"
+        self.leases_prefix = f"/os/{idc}/dhcp/leases/"
+        self.bindings_prefix = f"/os/{idc}/dhcp/bindings/"
+        self.regional_prefix = f"/os/{idc}/regional/"
+
+    def task(self, sn: str) -> str:
+        return f"{self.machines_prefix}{check_sn(sn)}/task"
+
+    def server(self, sn: str) -> str:
+        return f"{self.servers_prefix}{check_sn(sn)}"
+
+    def lease(self, mac: str) -> str:
+        return f"{self.leases_prefix}{normalize_mac(mac)}"
+
+    def binding(self, mac: str) -> str:
+        return f"{self.bindings_prefix}{normalize_mac(mac)}"
+
+    def instance(self, instance_id: str) -> str:
+        return f"{self.regional_prefix}instances/{instance_id}"
+
+    def audit(self, sn: str) -> str:
+        return f"{self.regional_prefix}audit/{check_sn(sn)}/"
+
+    def sn_from_task_key(self, key: str) -> str | None:
+        """``/os/dc1/machines/SN1/task`` → ``SN1``; None for any other key."""
+        if not key.startswith(self.machines_prefix) or not key.endswith("/task"):
+            return None
+        sn = key[len(self.machines_prefix) : -len("/task")]
+        return sn if sn and "/" not in sn else None
+
+    def sn_from_server_key(self, key: str) -> str | None:
+        if not key.startswith(self.servers_prefix):
+            return None
+        sn = key[len(self.servers_prefix) :]
+        return sn if sn and "/" not in sn else None
