@@ -14,6 +14,7 @@ from ipaddress import IPv4Network
 from typing import Any, Literal
 
 from regional_client.errors import ValidationError
+from regional_client.store.keys import normalize_mac
 
 __all__ = [
     "Binding",
@@ -26,21 +27,8 @@ __all__ = [
     "normalize_mac",
 ]
 
-_MAC_RE = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 _IP_RE = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
-
-
-def normalize_mac(mac: str) -> str:
-    """``AA-BB-CC-DD-EE-FF`` / ``aabb.ccdd.eeff`` / ``aabbccddeeff`` → ``aa:bb:cc:dd:ee:ff``."""
-    if not isinstance(mac, str):
-        raise ValidationError("MAC address must be a string", field="mac")
-    m = mac.strip().lower()
-    if re.fullmatch(r"[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}", m):
-        m = m.replace(".", "")
-    if not _MAC_RE.match(m):
-        raise ValidationError(f"not a MAC address: {mac!r}", field="mac")
-    h = m.replace(":", "").replace("-", "")
-    return ":".join(h[i : i + 2] for i in range(0, 12, 2))
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
 def ip_to_int(ip: str) -> int:
@@ -75,12 +63,35 @@ class Binding:
     def from_json(cls, d: Any) -> Binding:
         if not isinstance(d, dict):
             raise ValidationError("binding must be a JSON object")
-        host, boot = d.get("hostname"), d.get("boot_file")
-        if host is not None and (not isinstance(host, str) or not 0 < len(host) <= 255):
-            raise ValidationError("hostname must be 1-255 characters", field="hostname")
-        if boot is not None and (not isinstance(boot, str) or not 0 < len(boot) <= 1024):
-            raise ValidationError("boot_file must be 1-1024 characters", field="boot_file")
-        return cls(normalize_mac(d.get("mac", "")), ip_to_int(d.get("ip", "")), host, boot)
+        mac, ip = normalize_mac(d.get("mac", "")), ip_to_int(d.get("ip", ""))
+        return cls(mac, ip, check_hostname(d.get("hostname")), check_boot_file(d.get("boot_file")))
+
+
+def check_hostname(host: Any) -> str | None:
+    """None, or a DNS name (letters, digits, '-', '.'; at most 253 characters)."""
+    if host is None:
+        return None
+    if not isinstance(host, str) or not _HOST_RE.match(host):
+        raise ValidationError(
+            f"invalid hostname {host!r}: letters, digits, '-' and '.', at most 253 characters",
+            field="hostname",
+        )
+    return host
+
+
+def check_boot_file(boot: Any) -> str | None:
+    """None, or a file name / URL of printable ASCII without spaces (at most 255 bytes)."""
+    if boot is None:
+        return None
+    if (
+        not isinstance(boot, str)
+        or not 0 < len(boot) <= 255
+        or not all(33 <= ord(c) < 127 for c in boot)
+    ):
+        raise ValidationError(
+            "boot_file must be 1-255 printable ASCII characters without spaces", field="boot_file"
+        )
+    return boot
 
 
 @dataclass(slots=True)

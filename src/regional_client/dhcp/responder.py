@@ -52,6 +52,8 @@ class Outcome:
     drop: str | None = None
     assigned: tuple[str, str] | None = None
     """``(mac, ip)`` when a new address was acknowledged (logged as ``lease_assigned``)."""
+    request: int = 0
+    """Message type of the request (0: not a parseable DHCP message)."""
 
 
 def _drop(reason: str, changes: list[Change] | None = None) -> Outcome:
@@ -133,24 +135,31 @@ def respond(pkt: DhcpPacket, state: DhcpState, now: float, local: bool = True) -
     mt = pkt.msg_type
     if mt is None:
         return _drop("bootp")
+    sub = _subnet(pkt, mt, state, local)
+    if isinstance(sub, str):
+        out = _drop(sub)
+    else:
+        handler = _HANDLERS.get(mt)
+        out = _drop("not_request") if handler is None else handler(pkt, state, sub, now)
+    out.request = mt
+    return out
+
+
+def _subnet(pkt: DhcpPacket, mt: int, state: DhcpState, local: bool) -> Subnet | str:
+    """The subnet serving this request, or the reason it is not served."""
     if pkt.htype != 1 or pkt.hlen != 6:
-        return _drop("hw_type")
+        return "hw_type"
     if pkt.giaddr != ZERO_IP:
         sub = state.subnet_of(int.from_bytes(pkt.giaddr))
-        if sub is None:
-            return _drop("unknown_relay")
-    elif pkt.ciaddr != ZERO_IP and mt in (MessageType.REQUEST, MessageType.INFORM):
-        sub = state.subnet_of(int.from_bytes(pkt.ciaddr))  # unicast renew may be routed
+        return "unknown_relay" if sub is None else sub
+    if pkt.ciaddr != ZERO_IP and mt in (MessageType.REQUEST, MessageType.INFORM):
+        sub = state.subnet_of(int.from_bytes(pkt.ciaddr))  # a unicast renew may be routed
         if sub is None or (sub is state.local and not local):
-            return _drop("foreign_subnet")
-    elif local and state.local is not None:
-        sub = state.local
-    else:
-        return _drop("not_local")
-    handler = _HANDLERS.get(mt)
-    if handler is None:
-        return _drop("not_request")
-    return handler(pkt, state, sub, now)
+            return "foreign_subnet"
+        return sub
+    if local and state.local is not None:
+        return state.local
+    return "not_local"
 
 
 def _requested(pkt: DhcpPacket) -> int | None:
@@ -195,14 +204,13 @@ def _decline(pkt: DhcpPacket, st: DhcpState, sub: Subnet, now: float) -> Outcome
     ip = _requested(pkt)
     if pkt.options.get(Opt.SERVER_ID) != st.server_id or ip is None:
         return _drop("other_server")
-    return _drop("declined", st.table.decline(pkt.mac, ip, now + st.cfg.decline_quarantine))
+    return Outcome(changes=st.table.decline(pkt.mac, ip, now + st.cfg.decline_quarantine))
 
 
 def _release(pkt: DhcpPacket, st: DhcpState, sub: Subnet, now: float) -> Outcome:
     if pkt.options.get(Opt.SERVER_ID) != st.server_id:
         return _drop("other_server")
-    changes = st.table.release(pkt.mac, int.from_bytes(pkt.ciaddr), now)
-    return _drop("released", changes)
+    return Outcome(changes=st.table.release(pkt.mac, int.from_bytes(pkt.ciaddr), now))
 
 
 def _inform(pkt: DhcpPacket, st: DhcpState, sub: Subnet, now: float) -> Outcome:

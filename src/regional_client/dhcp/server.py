@@ -1,0 +1,118 @@
+"""The I/O shell: UDP sockets, an asyncio ``DatagramProtocol`` that moves bytes, ARP entries.
+
+Two sockets at most:
+
+* **local** — ``0.0.0.0:port`` bound to ``dhcp.interface`` with ``SO_BINDTODEVICE``: broadcasts
+  and unicasts arriving on the install interface, and nothing from any other interface;
+* **relay** — ``listen_addr:port`` (only when relay subnets are configured): relayed requests
+  (giaddr set) arriving unicast from DHCP relays on any interface.
+
+A reply that must go unicast to an address the client cannot answer ARP for yet (RFC 2131 §4.1:
+no broadcast bit, no ciaddr, no relay) gets a kernel ARP entry first (``SIOCSARP``; needs
+CAP_NET_ADMIN) and falls back to broadcast when that is not possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import socket
+import struct
+from collections.abc import Callable
+
+from regional_client.dhcp.responder import BROADCAST_ADDR, Outcome
+from regional_client.logs import get_logger
+
+__all__ = ["DhcpEndpoint", "interface_address", "open_socket"]
+
+log = get_logger("dhcp")
+
+SIOCSARP = 0x8955
+SIOCGIFADDR = 0x8915
+ATF_COM = 0x02
+ARPHRD_ETHER = 1
+
+
+def open_socket(addr: str, port: int, interface: str | None) -> socket.socket:
+    """A non-blocking UDP socket for the server, bound to ``interface`` when given."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if interface:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+        s.bind((addr, port))
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def interface_address(sock: socket.socket, interface: str) -> str | None:
+    """The IPv4 address of ``interface`` in the socket's network namespace, or None."""
+    req = struct.pack("16sH14s", interface.encode()[:15], socket.AF_INET, b"\x00" * 14)
+    try:
+        res = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, req)
+    except OSError:
+        return None
+    return socket.inet_ntoa(res[20:24])
+
+
+class DhcpEndpoint(asyncio.DatagramProtocol):
+    """One server socket. ``local`` tells the responder the datagram came from the interface."""
+
+    def __init__(
+        self,
+        on_datagram: Callable[[bytes, DhcpEndpoint], None],
+        local: bool,
+        interface: str | None,
+        on_send_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.on_datagram = on_datagram
+        self.local = local
+        self.interface = interface
+        self.on_send_error = on_send_error
+        self.transport: asyncio.DatagramTransport | None = None
+        self._arp_ok = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.on_datagram(data, self)
+
+    def error_received(self, exc: Exception) -> None:
+        if self.on_send_error is not None:
+            self.on_send_error(type(exc).__name__)
+
+    def send(self, out: Outcome) -> None:
+        if self.transport is None or out.dest is None:
+            return
+        dest = out.dest
+        if out.hw is not None and not self._arp(dest[0], out.hw):
+            dest = (BROADCAST_ADDR, dest[1])
+        self.transport.sendto(out.data, dest)
+
+    def _arp(self, ip: str, hw: bytes) -> bool:
+        """Add a complete ARP entry ``ip → hw`` on the interface so a unicast can leave."""
+        if not self._arp_ok or not self.interface or self.transport is None:
+            return False
+        sock = self.transport.get_extra_info("socket")
+        req = struct.pack(
+            "=H2s4s8sH6s8si16s16s",
+            socket.AF_INET, b"", socket.inet_aton(ip), b"",
+            ARPHRD_ETHER, hw, b"",
+            ATF_COM, b"", self.interface.encode()[:15],
+        )  # fmt: skip
+        try:
+            fcntl.ioctl(sock.fileno(), SIOCSARP, req)
+        except OSError as e:
+            self._arp_ok = False  # no CAP_NET_ADMIN (or no ARP on this link): broadcast instead
+            log.warning(
+                "cannot add ARP entries; unicast replies fall back to broadcast",
+                action="arp_unavailable",
+                error=str(e),
+            )
+            return False
+        return True
