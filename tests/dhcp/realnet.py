@@ -32,8 +32,7 @@ initial-interval 1;
 SCRIPT = """\
 #!/bin/sh
 ev="${reason:-$1}"
-echo "$ev" >> "$OUT/events"
-env | sort > "$OUT/$ev.env"
+env | sort > "$OUT/$ev.env.tmp" && mv "$OUT/$ev.env.tmp" "$OUT/$ev.env"
 case "$ev" in
   PREINIT) ip link set "$interface" up ;;
   BOUND|RENEW|REBIND|REBOOT)
@@ -43,6 +42,7 @@ case "$ev" in
     ip addr flush dev "$interface"; ip addr add "$ip/$subnet" dev "$interface" ;;
   deconfig) ip link set "$interface" up; ip addr flush dev "$interface" ;;
 esac
+echo "$ev" >> "$OUT/events"
 exit 0
 """
 

@@ -67,6 +67,7 @@ async def test_ack_withheld_while_etcd_write_fails(
         timeout=0.5,
     )
     assert ack is None
+    svc.flush_metrics()
     text = svc.metrics.render().decode()
     assert 'regional_client_dhcp_drops_total{idc="' in text and 'reason="store_error"' in text
 
@@ -161,6 +162,7 @@ async def test_metrics_and_lease_log_line(
         svc = await loopback_service()
         await dora(svc, relay, MAC)
         await relay.ask(b"\x01garbage", svc.cfg.port, timeout=0.3)
+        svc.flush_metrics()
         text = svc.metrics.render().decode()
         idc = svc.metrics.idc
         assert f'regional_client_dhcp_leases_total{{idc="{idc}"}} 1.0' in text

@@ -93,14 +93,14 @@ class Opt(IntEnum):
 
 
 # exact lengths (or a minimum, with ``-n``) the server relies on
-_EXACT = {
+_EXACT: dict[int, int] = {
     Opt.MESSAGE_TYPE: 1,
     Opt.REQUESTED_IP: 4,
     Opt.SERVER_ID: 4,
     Opt.MAX_MESSAGE_SIZE: 2,
     Opt.OVERLOAD: 1,
 }
-_MIN = {Opt.PARAM_REQUEST: 1, Opt.CLIENT_ID: 2, Opt.CLIENT_ARCH: 2, Opt.HOSTNAME: 1}
+_MIN: dict[int, int] = {Opt.PARAM_REQUEST: 1, Opt.CLIENT_ID: 2, Opt.CLIENT_ARCH: 2, Opt.HOSTNAME: 1}
 
 
 @dataclass(slots=True)
@@ -168,13 +168,15 @@ def _parse_options(buf: bytes, start: int, end: int, out: dict[int, bytes], wher
 
 
 def _check_lengths(opts: dict[int, bytes]) -> None:
-    for code, n in _EXACT.items():
-        v = opts.get(code)
-        if v is not None and len(v) != n:
-            raise MalformedPacket(f"option {code} must be {n} bytes, got {len(v)}", reason="len")
-    for code, n in _MIN.items():
-        v = opts.get(code)
-        if v is not None and len(v) < n:
+    for code, v in opts.items():
+        n = _EXACT.get(code)
+        if n is not None:
+            if len(v) != n:
+                msg = f"option {code} must be {n} bytes, got {len(v)}"
+                raise MalformedPacket(msg, reason="len")
+            continue
+        n = _MIN.get(code)
+        if n is not None and len(v) < n:
             raise MalformedPacket(f"option {code} too short ({len(v)} bytes)", reason="len")
     arch = opts.get(Opt.CLIENT_ARCH)
     if arch is not None and len(arch) % 2:

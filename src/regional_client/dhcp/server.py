@@ -33,12 +33,20 @@ ATF_COM = 0x02
 ARPHRD_ETHER = 1
 
 
+READ_BATCH = 64
+"""Most datagrams handled per socket wake-up before other work gets a turn."""
+RECV_BUFFER = 4 * 1024 * 1024
+"""Socket receive buffer: absorbs bursts (a PXE rack powering on) while the loop is busy; the
+kernel caps it at ``net.core.rmem_max``."""
+
+
 def open_socket(addr: str, port: int, interface: str | None) -> socket.socket:
     """A non-blocking UDP socket for the server, bound to ``interface`` when given."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         if interface:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
         s.bind((addr, port))
@@ -59,46 +67,71 @@ def interface_address(sock: socket.socket, interface: str) -> str | None:
     return socket.inet_ntoa(res[20:24])
 
 
-class DhcpEndpoint(asyncio.DatagramProtocol):
-    """One server socket. ``local`` tells the responder the datagram came from the interface."""
+class DhcpEndpoint:
+    """One server socket, read with ``loop.add_reader``: each wake-up drains up to
+    :data:`READ_BATCH` datagrams (asyncio's datagram transport takes one per loop iteration,
+    which costs an epoll round per packet). Sends are direct non-blocking ``sendto`` calls;
+    UDP send errors are counted, never raised. ``local`` tells the responder the datagram came
+    from the served interface."""
 
     def __init__(
         self,
+        sock: socket.socket,
         on_datagram: Callable[[bytes, DhcpEndpoint], None],
         local: bool,
         interface: str | None,
         on_send_error: Callable[[str], None] | None = None,
     ) -> None:
+        self.sock = sock
         self.on_datagram = on_datagram
         self.local = local
         self.interface = interface
         self.on_send_error = on_send_error
-        self.transport: asyncio.DatagramTransport | None = None
         self._arp_ok = True
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        loop.add_reader(self.sock.fileno(), self._read_ready)
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.on_datagram(data, self)
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop = None
+        self.sock.close()
 
-    def error_received(self, exc: Exception) -> None:
+    def _read_ready(self) -> None:
+        recv, handle = self.sock.recv, self.on_datagram
+        for _ in range(READ_BATCH):
+            try:
+                data = recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # e.g. ICMP errors reported on the socket
+                self._error(e)
+                return
+            handle(data, self)
+
+    def _error(self, exc: OSError) -> None:
         if self.on_send_error is not None:
             self.on_send_error(type(exc).__name__)
 
     def send(self, out: Outcome) -> None:
-        if self.transport is None or out.dest is None:
+        if out.dest is None:
             return
         dest = out.dest
         if out.hw is not None and not self._arp(dest[0], out.hw):
             dest = (BROADCAST_ADDR, dest[1])
-        self.transport.sendto(out.data, dest)
+        try:
+            self.sock.sendto(out.data, dest)
+        except OSError as e:
+            self._error(e)
 
     def _arp(self, ip: str, hw: bytes) -> bool:
         """Add a complete ARP entry ``ip → hw`` on the interface so a unicast can leave."""
-        if not self._arp_ok or not self.interface or self.transport is None:
+        if not self._arp_ok or not self.interface:
             return False
-        sock = self.transport.get_extra_info("socket")
+        sock = self.sock
         req = struct.pack(
             "=H2s4s8sH6s8si16s16s",
             socket.AF_INET, b"", socket.inet_aton(ip), b"",

@@ -64,7 +64,6 @@ class DhcpService:
         sid = config.server_id or config.tftp_server
         self.state = DhcpState(config, str(sid or "0.0.0.0"), regional_url, self.table)
         self.endpoints: list[DhcpEndpoint] = []
-        self._transports: list[asyncio.BaseTransport] = []
         self._queue: list[tuple[Outcome, DhcpEndpoint]] = []
         self._writing = False
         self._tasks: list[asyncio.Task[Any]] = []
@@ -85,15 +84,20 @@ class DhcpService:
         self._drops = m.counter(
             "regional_client_dhcp_drops_total", "DHCP requests not answered, by reason", ["reason"]
         )
-        self._children: dict[tuple[str, str], Any] = {}
+        self._pending_counts: dict[tuple[str, ...], int] = {}
 
-    def _count(self, family: str, *labels: str) -> None:
-        key = (family, *labels)
-        child = self._children.get(key)  # type: ignore[arg-type]
-        if child is None:
+    def _count(self, *key: str) -> None:
+        """Count one event; plain ints on the hot path, pushed to Prometheus by
+        :meth:`flush_metrics` (every second, and at stop)."""
+        c = self._pending_counts
+        c[key] = c.get(key, 0) + 1
+
+    def flush_metrics(self) -> None:
+        counts, self._pending_counts = self._pending_counts, {}
+        idc = self.metrics.idc
+        for (family, *labels), n in counts.items():
             fam = self._drops if family == "drop" else self._packets
-            child = self._children[key] = fam.labels(self.metrics.idc, *labels)  # type: ignore[index]
-        child.inc()
+            fam.labels(idc, *labels).inc(n)
 
     # ----- lifecycle --------------------------------------------------------------------------
 
@@ -113,7 +117,7 @@ class DhcpService:
         await self._open_sockets()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._watch(loaded.revision + 1)))
-        self._tasks.append(loop.create_task(self._purge_loop()))
+        self._tasks.append(loop.create_task(self._housekeeping()))
         self.log.info(
             "DHCP server started",
             action="dhcp_started",
@@ -148,14 +152,14 @@ class DhcpService:
             self.state = DhcpState(cfg, addr, self.regional_url, self.table)
         for sock, local in socks:
             ep = DhcpEndpoint(
+                sock,
                 self._on_datagram,
                 local,
                 cfg.interface if local else None,
-                lambda name: self._count("drop", f"send_{name}"),
+                lambda name: self._count("drop", f"socket_{name}"),
             )
-            transport, _ = await loop.create_datagram_endpoint(lambda ep=ep: ep, sock=sock)
+            ep.start(loop)
             self.endpoints.append(ep)
-            self._transports.append(transport)
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -168,16 +172,16 @@ class DhcpService:
             if not self._writing and not self._queue:
                 break
             await asyncio.sleep(0.01)
-        for tr in self._transports:
-            tr.close()
-        self._transports.clear()
+        for ep in self.endpoints:
+            ep.close()
         self.endpoints.clear()
+        self.flush_metrics()
         self.log.info("DHCP server stopped", action="dhcp_stopped")
 
     def health(self) -> dict[str, Any]:
         return {
-            "ok": bool(self._transports),
-            "sockets": len(self._transports),
+            "ok": bool(self.endpoints),
+            "sockets": len(self.endpoints),
             "leases": self.table.active_count(self.clock()),
             "bindings": len(self.table.bindings),
             "pending_writes": len(self._queue),
@@ -245,10 +249,16 @@ class DhcpService:
             else:
                 self.log.warning("ignoring invalid binding", action="binding_invalid", key=ev.key)
 
-    async def _purge_loop(self) -> None:
+    async def _housekeeping(self) -> None:
+        """Every second: push counters to Prometheus; now and then forget stale offers."""
+        every = min(30.0, max(1.0, self.cfg.offer_timeout / 2))
+        last = self.clock()
         while True:
-            await asyncio.sleep(min(30.0, max(1.0, self.cfg.offer_timeout / 2)))
-            self.table.purge(self.clock())
+            await asyncio.sleep(1.0)
+            self.flush_metrics()
+            if self.clock() - last >= every:
+                last = self.clock()
+                self.table.purge(last)
 
     # ----- public API (workflow, admin API) ---------------------------------------------------
 
