@@ -148,7 +148,8 @@ class Ours(Server):
         cfg = {
             "idc": "bench",
             "etcd": {"endpoints": ["127.0.0.1:2379"]},
-            "logging": {"file": str(self.work / "dhcp.log"), "stderr": False},
+            "logging": {"file": str(self.work / "dhcp.log"), "stderr": False,
+                        "level": os.environ.get("DHCP_BENCH_LOG_LEVEL", "info")},
             "dhcp": {
                 "interface": None,
                 "server_id": SERVER_IP,

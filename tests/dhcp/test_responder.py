@@ -277,3 +277,15 @@ def test_offer_timeout_frees_address(st: DhcpState) -> None:
     assert reply_summary(o.data)["yiaddr"] == "10.9.0.101"
     st.table.purge(NOW + 120)
     assert MAC not in st.table.offers
+
+
+def test_binding_in_other_subnet_not_served_here(st: DhcpState) -> None:
+    st.table.set_binding(Binding(MAC, ip_to_int("10.20.0.5")))
+    assert handle(request(MAC, M.DISCOVER), st, NOW).drop == "binding_in_other_subnet"
+    offer = handle(request(MAC, M.DISCOVER, giaddr="10.20.0.1"), st, NOW)
+    assert reply_summary(offer.data)["yiaddr"] == "10.20.0.5"
+
+
+def test_static_only_subnet_ignores_unknown_clients() -> None:
+    st = DhcpState(make_cfg(ip_range=None), SID)
+    assert handle(request(MAC, M.DISCOVER), st, NOW).drop == "no_binding"

@@ -175,3 +175,20 @@ async def test_metrics_and_lease_log_line(
         assert hit[0]["module"] == "dhcp" and hit[0]["idc"] == "dcx"
     finally:
         logging.getLogger("regional_client").handlers.clear()
+
+
+async def test_overload_sheds_discovers_but_completes_requests(
+    loopback_service: ServiceFactory, relay: Relay
+) -> None:
+    svc = await loopback_service()
+    offer = await relay.ask(request(MAC, M.DISCOVER, giaddr=GI), svc.cfg.port)
+    assert offer is not None
+    svc.endpoints[0].behind = True  # as if the socket had a backlog
+    shed = await relay.ask(request(MAC2, M.DISCOVER, giaddr=GI), svc.cfg.port, timeout=0.3)
+    assert shed is None
+    ack = await relay.ask(
+        request(MAC, M.REQUEST, giaddr=GI, requested="127.0.0.100", server_id=GI), svc.cfg.port
+    )
+    assert ack is not None and reply_summary(ack)["type"] == M.ACK
+    svc.flush_metrics()
+    assert 'reason="overload"' in svc.metrics.render().decode()

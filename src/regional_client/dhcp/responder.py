@@ -171,6 +171,8 @@ def _discover(pkt: DhcpPacket, st: DhcpState, sub: Subnet, now: float) -> Outcom
     mac = pkt.mac
     ip = st.table.choose(sub, mac, _requested(pkt), now)
     if ip is None:
+        if mac in st.table.bindings:
+            return _drop("binding_in_other_subnet")
         return _drop("no_binding" if sub.pool_start is None else "pool_exhausted")
     st.table.offer(mac, ip, now + st.cfg.offer_timeout)
     return _reply(pkt, st, sub, MessageType.OFFER, ip)

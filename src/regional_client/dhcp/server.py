@@ -89,6 +89,9 @@ class DhcpEndpoint:
         self.on_send_error = on_send_error
         self._arp_ok = True
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.behind = False
+        """True while datagrams queue up faster than they are handled (see the service's
+        load shedding)."""
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -106,11 +109,13 @@ class DhcpEndpoint:
             try:
                 data = recv(4096)
             except (BlockingIOError, InterruptedError):
+                self.behind = False
                 return
             except OSError as e:  # e.g. ICMP errors reported on the socket
                 self._error(e)
                 return
             handle(data, self)
+        self.behind = True  # a full batch and more waiting: the server is not keeping up
 
     def _error(self, exc: OSError) -> None:
         if self.on_send_error is not None:

@@ -190,6 +190,11 @@ class DhcpService:
     # ----- hot path ---------------------------------------------------------------------------
 
     def _on_datagram(self, data: bytes, ep: DhcpEndpoint) -> None:
+        if ep.behind and len(data) > 242 and data[240] == 53 and data[242] == 1:
+            # Overloaded: shed new DISCOVERs so started exchanges (REQUESTs) complete instead
+            # of every exchange timing out; the shed clients retry in a few seconds.
+            self._count("drop", "overload")
+            return
         out = handle(data, self.state, self.clock(), ep.local)
         self._count("packet", "in", _TYPE_NAMES.get(out.request, "invalid"))
         if out.drop is not None:
