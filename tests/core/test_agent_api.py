@@ -13,7 +13,7 @@ import pytest
 from regional_client.server import RegionalClient
 from regional_client.store import EtcdStore, Keys
 from tests.helpers.etcd import EtcdProcess
-from tests.helpers.regional import ADMIN_TOKEN, started, make_config, wait_until
+from tests.helpers.regional import ADMIN_TOKEN, make_config, started, wait_until
 
 MAC = "52:54:00:12:34:56"
 
