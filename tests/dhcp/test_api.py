@@ -30,6 +30,7 @@ async def test_admin_routes(loopback_service: ServiceFactory, tmp_path: Path) ->
     )
     rt = Runtime(cfg, metrics=svc.metrics, audit=Audit(tmp_path / "audit.log", cfg.idc))
     rt.services["dhcp"] = svc
+    svc.audit = rt.audit  # as build_dhcp wires it
     app = create_app(rt, extra_routers=[router()])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:

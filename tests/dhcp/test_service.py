@@ -192,3 +192,24 @@ async def test_overload_sheds_discovers_but_completes_requests(
     assert ack is not None and reply_summary(ack)["type"] == M.ACK
     svc.flush_metrics()
     assert 'reason="overload"' in svc.metrics.render().decode()
+
+
+async def test_workflow_calls_are_audited(loopback_service: ServiceFactory, tmp_path) -> None:
+    from regional_client.audit import Audit
+
+    svc = await loopback_service()
+    svc.audit = Audit(tmp_path / "audit.log", "dc")
+    await svc.add_binding(MAC, "127.0.0.80", hostname="node_80", actor="workflow", sn="SN80")
+    with pytest.raises(Conflict):
+        await svc.add_binding(MAC2, "127.0.0.80", actor="workflow", sn="SN81")
+    assert await svc.remove_binding(MAC, actor="workflow", sn="SN80")
+    assert not await svc.remove_binding(MAC, actor="workflow", sn="SN80")
+    svc.audit.close()
+    recs = [json.loads(x) for x in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(r["action"], r["sn"], r["result"][:7]) for r in recs] == [
+        ("dhcp.binding.add", "SN80", "ok"),
+        ("dhcp.binding.add", "SN81", "127.0.0"),
+        ("dhcp.binding.delete", "SN80", "ok"),
+        ("dhcp.binding.delete", "SN80", "not fou"),
+    ]
+    assert all(r["actor"] == "workflow" for r in recs)

@@ -4,7 +4,8 @@
 * ``POST /admin/dhcp/binding`` — ``{mac, ip, hostname?, boot_file?}`` → 201 with the binding;
 * ``DELETE /admin/dhcp/binding/{mac}`` — 200, or 404 when there is no such binding.
 
-Validation errors are 422, an address already bound or leased to another MAC is 409.
+Validation errors are 422, an address already bound or leased to another MAC is 409. The
+service writes the audit records (the same ones the workflow's calls produce).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from regional_client.api.deps import AdminActor, RuntimeDep
-from regional_client.errors import NotFound, ProvisionError
+from regional_client.errors import NotFound
 
 __all__ = ["BindingIn", "router"]
 
@@ -41,25 +42,15 @@ def router() -> APIRouter:
     @r.post("/admin/dhcp/binding", status_code=201)
     async def add_binding(body: BindingIn, actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
         svc = rt.services["dhcp"]
-        try:
-            b = await svc.add_binding(body.mac, body.ip, body.hostname, body.boot_file)
-        except ProvisionError as e:
-            rt.audit.record(actor, "dhcp.binding.add", body.mac, result=e.message, ip=body.ip)
-            raise
-        rt.audit.record(actor, "dhcp.binding.add", b["mac"], ip=b["ip"])
-        return b
+        return await svc.add_binding(  # type: ignore[no-any-return]
+            body.mac, body.ip, body.hostname, body.boot_file, actor=actor
+        )
 
     @r.delete("/admin/dhcp/binding/{mac}")
     async def delete_binding(mac: str, actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
         svc = rt.services["dhcp"]
-        try:
-            removed = await svc.remove_binding(mac)
-            if not removed:
-                raise NotFound(f"no DHCP binding for {mac}", mac=mac)
-        except ProvisionError as e:
-            rt.audit.record(actor, "dhcp.binding.delete", mac, result=e.message)
-            raise
-        rt.audit.record(actor, "dhcp.binding.delete", mac)
+        if not await svc.remove_binding(mac, actor=actor):
+            raise NotFound(f"no DHCP binding for {mac}", mac=mac)
         return {"deleted": mac}
 
     return r

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 _IP_RE = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$")
 
 
 def ip_to_int(ip: str) -> int:
@@ -68,12 +68,12 @@ class Binding:
 
 
 def check_hostname(host: Any) -> str | None:
-    """None, or a DNS name (letters, digits, '-', '.'; at most 253 characters)."""
+    """None, or a host name (letters, digits, '-', '_', '.'; at most 253 characters)."""
     if host is None:
         return None
     if not isinstance(host, str) or not _HOST_RE.match(host):
         raise ValidationError(
-            f"invalid hostname {host!r}: letters, digits, '-' and '.', at most 253 characters",
+            f"invalid hostname {host!r}: letters, digits, '-', '_' and '.', at most 253 chars",
             field="hostname",
         )
     return host

@@ -3,8 +3,9 @@
 The workflow calls::
 
     svc = runtime.services["dhcp"]
-    await svc.add_binding("aa:bb:cc:dd:ee:ff", "10.0.0.50", hostname="node7", boot_file=None)
-    await svc.remove_binding("aa:bb:cc:dd:ee:ff")
+    await svc.add_binding("aa:bb:cc:dd:ee:ff", "10.0.0.50", hostname="node7", boot_file=None,
+                          actor="workflow", sn="SN1")   # actor/sn: optional, audited when given
+    await svc.remove_binding("aa:bb:cc:dd:ee:ff", actor="workflow", sn="SN1")
     svc.get_lease(mac); svc.leases(); svc.bindings()
 
 Acknowledgements wait for their lease write (group commit: while one batch is being written to
@@ -21,13 +22,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from regional_client.audit import Audit
 from regional_client.config.dhcp import DhcpConfig
 from regional_client.dhcp.leases import Binding, LeaseTable, int_to_ip
 from regional_client.dhcp.packet import MessageType
 from regional_client.dhcp.responder import DhcpState, Outcome, handle
 from regional_client.dhcp.server import DhcpEndpoint, interface_address, open_socket
 from regional_client.dhcp.store import DhcpStore
-from regional_client.errors import ConfigError, Conflict, ValidationError
+from regional_client.errors import ConfigError, Conflict, ProvisionError, ValidationError
 from regional_client.logs import StructLogger, get_logger
 from regional_client.metrics import Metrics
 from regional_client.store import EtcdStore, Keys, normalize_mac
@@ -47,6 +49,7 @@ class DhcpService:
         store: EtcdStore,
         keys: Keys,
         metrics: Metrics,
+        audit: Audit | None = None,
         log: StructLogger | None = None,
         *,
         regional_url: str = "",
@@ -56,6 +59,7 @@ class DhcpService:
         self.cfg = config
         self.dstore = DhcpStore(store, keys)
         self.metrics = metrics
+        self.audit = audit
         self.log = log or get_logger("dhcp")
         self.regional_url = regional_url
         self.clock = clock
@@ -268,13 +272,32 @@ class DhcpService:
     # ----- public API (workflow, admin API) ---------------------------------------------------
 
     async def add_binding(
-        self, mac: str, ip: str, hostname: str | None = None, boot_file: str | None = None
+        self,
+        mac: str,
+        ip: str,
+        hostname: str | None = None,
+        boot_file: str | None = None,
+        *,
+        actor: str | None = None,
+        sn: str | None = None,
     ) -> dict[str, Any]:
-        """Bind ``mac`` to ``ip`` (persisted to etcd, served at once). Idempotent.
+        """Bind ``mac`` to ``ip`` (persisted to etcd, served at once). Idempotent; a new IP for
+        a bound MAC replaces the old one. With ``actor``, the call is audited (``sn`` too).
 
         Raises ValidationError (bad MAC/IP/hostname/boot file, IP outside every served subnet
         or reserved), Conflict (IP bound to or leased by another MAC), StoreError.
         """
+        try:
+            b = await self._add_binding(mac, ip, hostname, boot_file)
+        except ProvisionError as e:
+            self._audit(actor, "dhcp.binding.add", mac, e.message, sn, ip=ip)
+            raise
+        self._audit(actor, "dhcp.binding.add", b["mac"], "ok", sn, ip=b["ip"])
+        return b
+
+    async def _add_binding(
+        self, mac: str, ip: str, hostname: str | None, boot_file: str | None
+    ) -> dict[str, Any]:
         b = Binding.from_json({"mac": mac, "ip": ip, "hostname": hostname, "boot_file": boot_file})
         sub = self.state.subnet_of(b.ip)
         if sub is None:
@@ -299,8 +322,20 @@ class DhcpService:
         self.log.info("DHCP binding added", action="binding_added", mac=b.mac, ip=ip)
         return b.to_json()
 
-    async def remove_binding(self, mac: str) -> bool:
-        """Remove the binding of ``mac`` and its lease. False when there was none."""
+    async def remove_binding(
+        self, mac: str, *, actor: str | None = None, sn: str | None = None
+    ) -> bool:
+        """Remove the binding of ``mac`` and its lease. False when there was none (not an
+        error: removal is idempotent). With ``actor``, the call is audited."""
+        try:
+            removed = await self._remove_binding(mac)
+        except ProvisionError as e:
+            self._audit(actor, "dhcp.binding.delete", mac, e.message, sn)
+            raise
+        self._audit(actor, "dhcp.binding.delete", mac, "ok" if removed else "not found", sn)
+        return removed
+
+    async def _remove_binding(self, mac: str) -> bool:
         mac = normalize_mac(mac)
         deleted = await self.dstore.delete_binding(mac)
         b = self.table.remove_binding(mac)
@@ -312,6 +347,12 @@ class DhcpService:
             ip = int_to_ip(b.ip) if b else ""
             self.log.info("DHCP binding removed", action="binding_removed", mac=mac, ip=ip)
         return deleted or b is not None
+
+    def _audit(
+        self, actor: str | None, action: str, target: str, result: str, sn: str | None, **kw: Any
+    ) -> None:
+        if actor is not None and self.audit is not None:
+            self.audit.record(actor, action, target, result=result, sn=sn, **kw)
 
     def get_binding(self, mac: str) -> dict[str, Any] | None:
         b = self.table.bindings.get(normalize_mac(mac))
