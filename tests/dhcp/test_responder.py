@@ -73,9 +73,11 @@ def test_broadcast_flag_and_pool_exhaustion(st: DhcpState) -> None:
         assert a.dest == ("255.255.255.255", 68)
     out = handle(request(MAC, M.DISCOVER), st, NOW)
     assert out.msg is None and out.drop == "pool_exhausted"
-    # one lease expires: its address is reclaimed, and the old holder's lease deleted
+    # one lease expires: its address is reclaimed (after the 1 s exhaustion back-off), and the
+    # old holder's lease deleted
     st.table.leases["52:54:00:00:01:01"].expires = NOW - 1
-    _o, a = dora(st)
+    assert handle(request(MAC, M.DISCOVER), st, NOW + 0.5).drop == "pool_exhausted"
+    _o, a = dora(st, now=NOW + 1)
     assert reply_summary(a.data)["yiaddr"] == "10.9.0.101"
     assert ("delete", "52:54:00:00:01:01") in a.changes
 

@@ -140,6 +140,9 @@ class Subnet:
     lease_time: float = 3600.0
     reserved: set[int] = field(default_factory=set)
     cursor: int = 0
+    all_held: bool = False
+    """Every pool address has been held at least once (skip the never-held pass)."""
+    exhausted_until: float = 0.0
     net: int = 0
     mask: int = 0
     ident: int = 0
@@ -244,15 +247,20 @@ class LeaseTable:
         return self._scan(sub, mac, now)
 
     def _scan(self, sub: Subnet, mac: str, now: float) -> int | None:
-        """Next address in the pool nobody ever held; else one whose holder expired."""
-        if sub.pool_start is None or sub.pool_end is None:
+        """Next address in the pool nobody ever held; else one whose holder expired.
+
+        Bounded work: once every address has been held, the never-held pass is skipped; after
+        a scan finds nothing, the pool counts as exhausted for a second (a DISCOVER flood on a
+        full pool costs a dict lookup per packet, not a pool walk).
+        """
+        if sub.pool_start is None or sub.pool_end is None or now < sub.exhausted_until:
             return None
         start, end, size = sub.pool_start, sub.pool_end, sub.pool_size
         ip = sub.cursor
         by_ip, bound, offered, quar, reserved = (
             self.by_ip, self.bound_ips, self.offered, self.quarantine, sub.reserved,
         )  # fmt: skip
-        for _ in range(size):
+        for _ in range(0 if sub.all_held else size):
             if ip > end:
                 ip = start
             if (
@@ -265,6 +273,7 @@ class LeaseTable:
                 sub.cursor = ip + 1
                 return ip
             ip += 1
+        sub.all_held = True
         for _ in range(size):  # second pass: reclaim expired leases/offers/quarantine
             if ip > end:
                 ip = start
@@ -272,6 +281,7 @@ class LeaseTable:
                 sub.cursor = ip + 1
                 return ip
             ip += 1
+        sub.exhausted_until = now + 1.0
         return None
 
     def acceptable(self, sub: Subnet, mac: str, ip: int, now: float) -> bool:
