@@ -252,6 +252,7 @@ def main() -> int:
     ap.add_argument("--rates", default="1000,4000,16000")
     ap.add_argument("--clients", type=int, default=40000, help="distinct MACs (<= pool size)")
     ap.add_argument("--servers", default="ours,kea,dnsmasq")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds; the report takes medians")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -262,9 +263,9 @@ def main() -> int:
     net = Net()
     try:
         with tempfile.TemporaryDirectory(prefix="dhcpbench") as tmp:
-            for rate in rates:
+            for rnd, rate in ((r, x) for r in range(args.repeat) for x in rates):
                 for name in args.servers.split(","):
-                    work = Path(tmp) / f"{name}-{rate}"
+                    work = Path(tmp) / f"{name}-{rate}-{rnd}"
                     work.mkdir()
                     srv = kinds[name](net, work)
                     srv.start()
@@ -290,10 +291,15 @@ def main() -> int:
 
 def report(results: list[Result], rates: list[int]) -> None:
     def get(name: str, rate: int) -> Result | None:
-        return next((r for r in results if r.server == name and r.rate == rate), None)
+        """The median run (by DORA/s) of ``name`` at ``rate``."""
+        runs = sorted(
+            (r for r in results if r.server == name and r.rate == rate),
+            key=lambda r: r.dora_per_s,
+        )
+        return runs[len(runs) // 2] if runs else None
 
     names = list(dict.fromkeys(r.server for r in results))
-    print(f"\nDORA/s (drop %) by offered rate; pool {POOL_SIZE}, same netns setup for all")
+    print(f"\nDORA/s (drop %) by offered rate (median run); pool {POOL_SIZE}, same netns setup")
     print("offered  " + "".join(f"{n:>22}" for n in names) + "   ours/kea  ours/dnsmasq")
     for rate in rates:
         cells = []
@@ -306,7 +312,7 @@ def report(results: list[Result], rates: list[int]) -> None:
             ratios.append(f"{o.dora_per_s / p.dora_per_s:9.2f}x" if o and p and p.dora_per_s
                           else "        -")  # fmt: skip
         print(f"{rate:7}  " + "".join(f"{c:>22}" for c in cells) + "  " + "  ".join(ratios))
-    best = {n: max((r.dora_per_s for r in results if r.server == n), default=0.0) for n in names}
+    best = {n: max((get(n, x).dora_per_s for x in rates if get(n, x)), default=0.0) for n in names}
     print("best     " + "".join(f"{best[n]:>22.1f}" for n in names), end="")
     for peer in ("kea", "dnsmasq"):
         if best.get("ours") and best.get(peer):

@@ -33,6 +33,8 @@ ATF_COM = 0x02
 ARPHRD_ETHER = 1
 
 
+SO_MEMINFO = 55  # linux/sock_diag: u32[9], [0] = bytes in the receive queue
+_MEMINFO = struct.Struct("I32x")
 READ_BATCH = 64
 """Most datagrams handled per socket wake-up before other work gets a turn."""
 RECV_BUFFER = 4 * 1024 * 1024
@@ -90,8 +92,10 @@ class DhcpEndpoint:
         self._arp_ok = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self.behind = False
-        """True while datagrams queue up faster than they are handled (see the service's
-        load shedding)."""
+        """True while the receive queue holds more than ``shed_above`` bytes: requests arrive
+        faster than they are handled (the service then sheds new DISCOVERs)."""
+        rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        self.shed_above = rcvbuf // 8
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -103,19 +107,25 @@ class DhcpEndpoint:
             self._loop = None
         self.sock.close()
 
+    def queued_bytes(self) -> int:
+        """Bytes waiting in the socket's receive queue (``SO_MEMINFO``), 0 if unknown."""
+        try:
+            return int(_MEMINFO.unpack(self.sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 36))[0])
+        except OSError:
+            return 0
+
     def _read_ready(self) -> None:
+        self.behind = self.queued_bytes() > self.shed_above
         recv, handle = self.sock.recv, self.on_datagram
         for _ in range(READ_BATCH):
             try:
                 data = recv(4096)
             except (BlockingIOError, InterruptedError):
-                self.behind = False
                 return
             except OSError as e:  # e.g. ICMP errors reported on the socket
                 self._error(e)
                 return
             handle(data, self)
-        self.behind = True  # a full batch and more waiting: the server is not keeping up
 
     def _error(self, exc: OSError) -> None:
         if self.on_send_error is not None:
