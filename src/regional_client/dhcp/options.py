@@ -165,7 +165,7 @@ class OptionBuilder:
         order = list(prl) if prl else list(DEFAULT_ORDER)
         if Opt.SUBNET_MASK not in order:
             order.insert(0, Opt.SUBNET_MASK)
-        done = {Opt.MESSAGE_TYPE, Opt.SERVER_ID, Opt.LEASE_TIME, Opt.RENEWAL_TIME}
+        done: set[int] = {Opt.MESSAGE_TYPE, Opt.SERVER_ID, Opt.LEASE_TIME, Opt.RENEWAL_TIME}
         done.add(Opt.REBINDING_TIME)
         for code in order:
             if code in avail and code not in done:

@@ -8,6 +8,7 @@ when nothing is sent. It never touches a socket, a clock or the store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
@@ -296,7 +297,7 @@ def _s(b: bytes) -> str:
     return f"{b[0]}.{b[1]}.{b[2]}.{b[3]}"
 
 
-_HANDLERS = {
+_HANDLERS: dict[int, Callable[[DhcpPacket, DhcpState, Subnet, float], Outcome]] = {
     MessageType.DISCOVER: _discover,
     MessageType.REQUEST: _request,
     MessageType.DECLINE: _decline,
