@@ -93,7 +93,7 @@ done
 [ -n "$nic" ] || { echo "lpmos-init: no NIC"; poweroff -f; }
 ip link set "$nic" up
 echo "lpmos-init: udhcpc on $nic"
-udhcpc -i "$nic" -n -q -t 20 -T 1 || { echo "lpmos-init: no DHCP lease"; poweroff -f; }
+udhcpc -i "$nic" -n -q -t 20 -T 1 -s /usr/share/udhcpc/default.script || { echo "lpmos-init: no DHCP lease"; poweroff -f; }
 echo "lpmos-init: starting agent after $(cut -d' ' -f1 /proc/uptime)s"
 AGENT_IDLE=2 AGENT_BACKOFF_MAX=4 lpmos-agent /proc/cmdline
 echo "lpmos-init: agent exited with $?"
