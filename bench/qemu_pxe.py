@@ -182,7 +182,7 @@ def rc_config(work: Path, tftp: Path, firmware: str) -> dict[str, Any]:
             "retries": 1,
             "power_timeout": "30s",
             "poll_interval": "500ms",
-        },  # fmt: skip
+        },
         "workflow": {"enabled": True, "agent_timeout": "300s", "power_timeout": "60s"},
         "logging": {"level": "info", "file": str(work / "rc.log"), "stderr": False},
     }
@@ -202,7 +202,7 @@ def task_doc(bmc_port: int, bmc_password: str) -> dict[str, Any]:
             "type": "ipmi",
             "username": "admin",
             "password": bmc_password,
-        },  # fmt: skip
+        },
         "pxe": {
             "kernel_path": "kernels/vmlinuz-lpmos-test",
             "initrd_path": "initrds/initrd-lpmos-test.img",
@@ -216,7 +216,7 @@ def task_doc(bmc_port: int, bmc_password: str) -> dict[str, Any]:
                 "content": "cat /proc/cpuinfo | grep -c processor; lsmod",
                 "timeout": 30,
             }
-        ],  # fmt: skip
+        ],
         "operation_params": {"os_install": {"installer": "noop"}},
     }
 
