@@ -16,16 +16,30 @@ mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 
 # ---- kernel: the linux-image-<version>-amd64 package linux-image-amd64 depends on ----------
-if [ ! -s "$CACHE/vmlinuz" ] || [ ! -d "$CACHE/kernel/lib/modules" ]; then
+if [ ! -s "$CACHE/vmlinuz" ] || [ ! -d "$CACHE/modules" ]; then
     pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
     [ -n "$pkg" ] || { echo "cannot resolve linux-image-amd64 (apt-get update?)" >&2; exit 1; }
     echo "downloading $pkg" >&2
     rm -rf "$CACHE/dl" "$CACHE/kernel"
     mkdir -p "$CACHE/dl"
-    (cd "$CACHE/dl" && apt-get download "$pkg" > /dev/null)
+    (cd "$CACHE/dl" && apt-get -o APT::Sandbox::User=root download "$pkg" > /dev/null)
     dpkg-deb -x "$CACHE"/dl/*.deb "$CACHE/kernel"
     cp "$CACHE"/kernel/boot/vmlinuz-* "$CACHE/vmlinuz"
-    rm -rf "$CACHE/dl"
+    # keep only the NIC modules the ramdisk needs (the whole tree is ~400 MB)
+    mkdir -p "$CACHE/modules"
+    for m in $MODULES; do
+        f=$(find "$CACHE/kernel/lib/modules" -name "$m.ko*" | head -n 1)
+        if [ -z "$f" ]; then
+            echo "module $m not found (built in?)" >&2
+            continue
+        fi
+        case $f in
+            *.xz) xz -dc "$f" > "$CACHE/modules/$m.ko" ;;
+            *.zst) zstd -dqc "$f" > "$CACHE/modules/$m.ko" ;;
+            *) cp "$f" "$CACHE/modules/$m.ko" ;;
+        esac
+    done
+    rm -rf "$CACHE/dl" "$CACHE/kernel"
 fi
 
 # ---- initrd --------------------------------------------------------------------------------
@@ -38,18 +52,7 @@ mkdir -p "$ROOT/bin" "$ROOT/sbin" "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tm
     "$ROOT/lib/modules" "$ROOT/etc" "$ROOT/usr/share/udhcpc" "$ROOT/usr/bin" "$ROOT/usr/sbin"
 cp /bin/busybox "$ROOT/bin/busybox"
 ln -s busybox "$ROOT/bin/sh"
-for m in $MODULES; do
-    f=$(find "$CACHE/kernel/lib/modules" -name "$m.ko*" | head -n 1)
-    if [ -z "$f" ]; then
-        echo "module $m not found (built in?)" >&2
-        continue
-    fi
-    case $f in
-        *.xz) xz -dc "$f" > "$ROOT/lib/modules/$m.ko" ;;
-        *.zst) zstd -dqc "$f" > "$ROOT/lib/modules/$m.ko" ;;
-        *) cp "$f" "$ROOT/lib/modules/$m.ko" ;;
-    esac
-done
+cp "$CACHE"/modules/*.ko "$ROOT/lib/modules/"
 cp "$AGENT" "$ROOT/bin/lpmos-agent"
 chmod 755 "$ROOT/bin/lpmos-agent"
 
