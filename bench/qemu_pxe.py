@@ -12,6 +12,8 @@ firmware gets its address from our DHCP and loads over our TFTP
 * ``bios``: the NIC's iPXE ROM → ``pxelinux.0`` → ``pxelinux.cfg/01-<mac>`` → kernel + initrd;
 * ``uefi``: OVMF's own PXE → ``grubnetx64.efi`` → ``grub/grub.cfg`` → per-MAC config → kernel +
   initrd;
+* ``bios-http``: the NIC's iPXE ROM → our DHCP hands it its per-MAC iPXE script URL → script,
+  kernel and initrd over HTTP boot (no TFTP at all);
 
 the initrd (bench/qemu_artifacts.sh: Debian kernel, busybox-static, the sh agent) takes an
 address with ``udhcpc`` and runs the agent, which reads ``regional_url``, ``sn`` and
@@ -21,7 +23,7 @@ Prints the duration of each phase and (``--json FILE``) writes them. Exit 0 when
 completed. Needs root, qemu-system-x86 (software emulation, ``-accel tcg``), ipxe-qemu,
 pxelinux, syslinux-common, busybox-static, ovmf, grub-efi-amd64-signed, etcd.
 
-    sudo python bench/qemu_pxe.py --firmware bios      # or uefi, or both
+    sudo python bench/qemu_pxe.py --firmware bios   # uefi, bios-http; both = bios+uefi; all
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ SN = "QEMU0001"
 BRIDGE, TAP = "rcqbr0", "rcqtap0"
 PXELINUX = Path("/usr/lib/PXELINUX/pxelinux.0")
 LDLINUX = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
+VARIANTS = ("bios", "uefi", "bios-http")
 GRUBNET = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
 
 
@@ -91,7 +94,7 @@ def check_prereqs() -> list[str]:
 
 
 def run_one(firmware: str, cache: Path, workdir: Path, timeout: float) -> dict[str, Any]:
-    ns = f"rcq{os.getpid()}{firmware[0]}"
+    ns = f"rcq{os.getpid()}{VARIANTS.index(firmware)}"
     make_netns(ns)
     try:
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -117,7 +120,8 @@ def outer(args: argparse.Namespace) -> int:
     subprocess.run(["sh", str(REPO / "bench" / "qemu_artifacts.sh"), str(cache)], check=True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="rcq-run-"))
     results = []
-    for fw in ("bios", "uefi") if args.firmware == "both" else (args.firmware,):
+    chosen = {"both": ("bios", "uefi"), "all": VARIANTS}.get(args.firmware, (args.firmware,))
+    for fw in chosen:
         r = run_one(fw, cache, workdir, args.timeout)
         results.append(r)
         print_result(r)
@@ -130,7 +134,7 @@ def outer(args: argparse.Namespace) -> int:
 def print_result(r: dict[str, Any]) -> None:
     print(f"== {r.get('firmware')}: task {r.get('status')} {r.get('error') or ''}")
     for name, secs in (r.get("phases") or {}).items():
-        print(f"  {name:<34} {secs:7.2f} s")
+        print(f"  {name:<42} {secs:7.2f} s")
     for k in ("agent_ip", "tftp_files"):
         if k in r:
             print(f"  {k}: {r[k]}")
@@ -163,6 +167,7 @@ def rc_config(work: Path, tftp: Path, firmware: str) -> dict[str, Any]:
         # The NIC's iPXE ROM identifies as iPXE; hand it pxelinux.0 (over TFTP) instead of the
         # per-MAC iPXE script, so this run exercises pxelinux + our TFTP.
         dhcp["ipxe_script_url"] = "pxelinux.0"
+    # bios-http: the default ipxe_script_url, {regional_url}/boot/ipxe/{mac}
     return {
         "idc": "rcq",
         "api_port": 8080,  # inside our own namespace: no collision possible
@@ -170,6 +175,7 @@ def rc_config(work: Path, tftp: Path, firmware: str) -> dict[str, Any]:
         "api": {"listen_addr": "0.0.0.0"},
         "dhcp": dhcp,
         "tftp": {"enabled": True, "root_dir": str(tftp), "listen_addr": f"{SERVER_IP}:69"},
+        "http_boot": {"enabled": True},
         "pxe": {
             "config_dir": str(tftp / "pxelinux.cfg"),
             "kernel_dir": str(tftp / "kernels"),
@@ -250,12 +256,14 @@ def phases(task: dict[str, Any], events: list[tuple[float, str]], log: list[dict
                    default=None)  # fmt: skip
     completed = next((ts(h.get("at")) for h in reversed(task.get("history", []))
                       if h.get("to") == "completed"), None)  # fmt: skip
+    first_lease = leases[0] if leases else None
     marks = [
         ("approved -> VM started (power on)", t_approved, t_start),
         ("VM start -> DHCP lease (firmware)", t_start, leases[0] if leases else None),
         ("DHCP lease -> first TFTP request", leases[0] if leases else None, tftp_first),
         ("TFTP (loader, config, kernel, initrd)", tftp_first, tftp_last),
         ("kernel boot -> agent report", tftp_last, reported),
+        ("DHCP lease -> agent report (HTTP boot)", None if sent else first_lease, reported),
         ("operations (hw config + os_install)", reported, ops_done),
         ("cleanup -> completed", ops_done, completed),
         ("total: approved -> completed", t_approved, completed),
@@ -276,7 +284,8 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
     rc = RegionalClient(cfg)
     await rc.start()
     password = secrets.token_urlsafe(12)
-    spec = VmSpec(name=f"vm-{args.firmware}", mac=MAC, tap=TAP, firmware=args.firmware,
+    firmware = "uefi" if args.firmware == "uefi" else "bios"
+    spec = VmSpec(name=f"vm-{args.firmware}", mac=MAC, tap=TAP, firmware=firmware,
                   serial_log=work / "serial.log", workdir=work / "vm")  # fmt: skip
     sim, bmc, power = serve(spec, password)
     result: dict[str, Any] = {"firmware": args.firmware, "status": "timeout"}
@@ -314,7 +323,7 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--firmware", choices=("bios", "uefi", "both"), default="bios")
+    ap.add_argument("--firmware", choices=(*VARIANTS, "both", "all"), default="bios")
     ap.add_argument("--cache", default=os.environ.get("RC_QEMU_CACHE", "/tmp/rcq-cache"),
                     help="kernel/initrd cache (built by bench/qemu_artifacts.sh)")  # fmt: skip
     ap.add_argument("--workdir", help="logs and TFTP root (default: a new temporary directory)")
