@@ -226,3 +226,37 @@ def test_unknown_vendor_fails_at_start() -> None:
     cfg = SwitchConfig(inventory=[SwitchEntry(name="x", type="nokia_sros", host="127.0.0.1")])
     with pytest.raises(ConfigError, match="unknown switch vendor"):
         SwitchManager(cfg)
+
+
+async def test_reads_and_changes_never_overlap_on_one_switch(
+    sim: SimSwitch, manager: SwitchManager
+) -> None:
+    sim.command_delay = 0.002
+    ports = list(sim.ports)[:3]
+    await asyncio.gather(
+        manager.list_ports(),
+        *(manager.configure(PortConfig("access", (300,)), switch="tor1", port=p) for p in ports),
+        manager.port_status(ports[0]),
+        manager.find_port(SERVER_MAC),
+    )
+    assert sim.max_concurrent_sessions == 1
+    assert [sim.ports[p].access_vlan for p in ports] == [300, 300, 300]
+
+
+async def test_snmp_only_switch_takes_no_changes(sim: SimSwitch) -> None:
+    e = entry(sim, "ro", protocol="snmp", snmp_community="public")
+    m = SwitchManager(SwitchConfig(inventory=[e]))
+    with pytest.raises(ValidationError, match="SNMP-only"):
+        await m.configure(PortConfig("access", (100,)), switch="ro", port=PORT[sim.vendor])
+    assert sim.commands == []
+
+
+def test_registry_names_and_aliases() -> None:
+    from regional_client.drivers.switch import registry
+
+    assert {"cisco_ios", "huawei_vrp", "h3c_comware", "arista_eos"} <= set(registry.available())
+    for alias, name in [("Cisco", "cisco_ios"), ("huawei", "huawei_vrp"), ("H3C", "h3c_comware"),
+                        ("hp_comware", "h3c_comware"), ("arista", "arista_eos")]:  # fmt: skip
+        assert registry.driver_class(alias) is registry.driver_class(name)
+        assert registry.driver_class(alias).vendor == name
+    assert registry.naming_rules("cisco").types["gi"] == "GigabitEthernet"

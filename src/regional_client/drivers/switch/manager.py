@@ -201,7 +201,11 @@ class SwitchManager:
 
     async def _lookup_one(self, sw: _Switch, mac: str) -> MacLocation | None:
         e = sw.entry
-        use_snmp = e.mac_lookup == "snmp" or (e.mac_lookup == "auto" and e.snmp_community)
+        use_snmp = (
+            e.protocol == "snmp"
+            or e.mac_lookup == "snmp"
+            or (e.mac_lookup == "auto" and e.snmp_community)
+        )
         if use_snmp and self._snmp is not None:
             loc = await self._snmp(e, sw.params.snmp_community or "", mac)
         elif use_snmp:
@@ -277,6 +281,11 @@ class SwitchManager:
             loc = await self.find_port(mac, switch)
             switch, port = loc.switch, loc.port
         sw = self._get(switch)
+        if sw.entry.protocol == "snmp":
+            raise ValidationError(
+                f"switch {sw.entry.name} is SNMP-only (MAC lookups); it takes no changes",
+                switch=sw.entry.name,
+            )
         req = ChangeRequest(
             port=validate.port_name(port, sw.cls.naming),
             config=validate.port_config(config, sw.cls.naming),
