@@ -260,3 +260,34 @@ def test_registry_names_and_aliases() -> None:
         assert registry.driver_class(alias) is registry.driver_class(name)
         assert registry.driver_class(alias).vendor == name
     assert registry.naming_rules("cisco").types["gi"] == "GigabitEthernet"
+
+
+async def test_same_port_three_times_keeps_order(sim: SimSwitch, manager: SwitchManager) -> None:
+    port, other = PORT[sim.vendor], next(iter(sim.ports))
+    results = await asyncio.gather(
+        *(manager.configure(PortConfig("access", (v,)), switch="tor1", port=port)
+          for v in (101, 102, 103)),
+        manager.configure(PortConfig("access", (104,)), switch="tor1", port=other),
+    )  # fmt: skip
+    assert [r.previous.vlans for r in results[:3]] == [(1,), (101,), (102,)]
+    assert sim.ports[port].access_vlan == 103 and sim.ports[other].access_vlan == 104
+
+
+async def test_stop_finishes_in_flight_and_fails_queued(sim: SimSwitch) -> None:
+    sim.command_delay = 0.01
+    cfg = SwitchConfig(inventory=[entry(sim, "tor1")], batch_window=0.01, max_batch=1)
+    m = SwitchManager(cfg)
+    await m.start()
+    ports = list(sim.ports)[:3]
+    tasks = [asyncio.create_task(m.configure(PortConfig("access", (100,)), switch="tor1", port=p))
+             for p in ports]  # fmt: skip
+    for _ in range(2000):  # until the first batch's session is open (bounded)
+        if sim.sessions_opened:
+            break
+        await asyncio.sleep(0.005)
+    await m.stop()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert not isinstance(results[0], BaseException)  # the batch in flight completed
+    assert sim.ports[ports[0]].access_vlan == 100
+    assert all(isinstance(r, SwitchError) for r in results[1:])
+    assert [sim.ports[p].access_vlan for p in ports[1:]] == [1, 1]

@@ -89,7 +89,9 @@ class _Switch:
     params: ConnectionParams
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     queue: asyncio.Queue[ChangeRequest] = field(default_factory=asyncio.Queue)
+    carry: list[ChangeRequest] = field(default_factory=list)
     worker: asyncio.Task[None] | None = None
+    running: asyncio.Task[None] | None = None
 
 
 class SwitchManager:
@@ -118,6 +120,9 @@ class SwitchManager:
             )
             self._m_sessions = metrics.counter(
                 "regional_client_switch_sessions_total", "Switch sessions opened", ["switch"]
+            )
+            self._m_batch = metrics.histogram(
+                "regional_client_switch_batch_seconds", "Time to apply one batch", ["switch"]
             )
         for entry in config.switches():
             self._switches[entry.name] = self._build(entry)
@@ -154,11 +159,21 @@ class SwitchManager:
                 sw.worker = asyncio.create_task(self._worker(sw), name=f"switch-{sw.entry.name}")
 
     async def stop(self) -> None:
+        """Finish the batch in flight (bounded by the timeout), fail what is still queued."""
         for sw in self._switches.values():
-            if sw.worker is not None:
-                sw.worker.cancel()
-                await asyncio.gather(sw.worker, return_exceptions=True)
-                sw.worker = None
+            if sw.worker is None:
+                continue
+            sw.worker.cancel()
+            await asyncio.gather(sw.worker, return_exceptions=True)
+            sw.worker = None
+            if sw.running is not None:
+                await asyncio.wait([sw.running], timeout=self.config.timeout * 4)
+            stopped = SwitchError("switch manager stopped before the change", switch=sw.entry.name)
+            waiting = [*sw.carry, *(sw.queue.get_nowait() for _ in range(sw.queue.qsize()))]
+            sw.carry = []
+            for req in waiting:
+                if not req.future.done():
+                    req.future.set_exception(stopped)
 
     @property
     def names(self) -> list[str]:
@@ -352,21 +367,35 @@ class SwitchManager:
     # -- the per-switch worker ---------------------------------------------------------------
 
     async def _worker(self, sw: _Switch) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            first = await sw.queue.get()
-            batch = Batch([first])
-            deadline = loop.time() + self.config.batch_window
-            while len(batch.requests) < self.config.max_batch:
-                try:
-                    remaining = deadline - loop.time()
-                    req = await asyncio.wait_for(sw.queue.get(), max(remaining, 0))
-                except TimeoutError:
-                    break
-                if not batch.add(req):
-                    await sw.queue.put(req)  # same port twice: next batch, in order
-                    break
-            await self._run(sw, batch)
+            batch = await self._collect(sw)
+            sw.running = asyncio.create_task(self._run(sw, batch))
+            await asyncio.shield(sw.running)  # stop() lets an in-flight batch finish
+            sw.running = None
+
+    async def _collect(self, sw: _Switch) -> Batch:
+        """Requests arriving within ``batch_window``; a port already in the batch (or waiting
+        from an earlier collection) is carried to the next batch, keeping its order."""
+        loop = asyncio.get_running_loop()
+        batch, carry, sw.carry = Batch([]), sw.carry, []
+        for req in carry:
+            self._place(sw, batch, req)
+        if not batch.requests:
+            self._place(sw, batch, await sw.queue.get())
+        deadline = loop.time() + self.config.batch_window
+        while len(batch.requests) < self.config.max_batch:
+            try:
+                req = await asyncio.wait_for(sw.queue.get(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                break
+            self._place(sw, batch, req)
+        return batch
+
+    def _place(self, sw: _Switch, batch: Batch, req: ChangeRequest) -> None:
+        held = {r.port for r in sw.carry}
+        full = len(batch.requests) >= self.config.max_batch
+        if full or req.port in held or not batch.add(req):
+            sw.carry.append(req)
 
     async def _run(self, sw: _Switch, batch: Batch) -> None:
         started = time.monotonic()
@@ -387,6 +416,8 @@ class SwitchManager:
 
     def _report(self, sw: _Switch, batch: Batch, drv: SwitchDriver, seconds: float) -> None:
         name = sw.entry.name
+        if self._metrics is not None:
+            self._m_batch.labels(idc=self._metrics.idc, switch=name).observe(seconds)
         for req in batch.requests:
             ok = req.error is None
             if self._metrics is not None:
