@@ -264,7 +264,11 @@ class SwitchManager:
         """Seen on several switches: uplinks are trunks, the server's own port is not."""
         edge = []
         for h in hits:
-            cfg = await self._read(self._get(h.switch), lambda d, p=h.port: d.get_port_config(p))
+
+            async def read(d: SwitchDriver, port: str = h.port) -> PortConfig:
+                return await d.get_port_config(port)
+
+            cfg = await self._read(self._get(h.switch), read)
             if cfg.mode == "access":
                 edge.append(h)
         return edge or hits
