@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from regional_client.config.switch import SwitchConfig, SwitchEntry  # noqa: E402
-from regional_client.drivers.switch.base import ConnectionParams, PortConfig  # noqa: E402
-from regional_client.drivers.switch.cisco import CiscoIos  # noqa: E402
-from regional_client.drivers.switch.manager import SwitchManager  # noqa: E402
-from regional_client.rack.switch_sim import SimSwitch, start_switches  # noqa: E402
+from regional_client.config.switch import SwitchConfig, SwitchEntry
+from regional_client.drivers.switch.base import ConnectionParams, PortConfig
+from regional_client.drivers.switch.cisco import CiscoIos
+from regional_client.drivers.switch.manager import SwitchManager
+from regional_client.rack.switch_sim import SimSwitch, start_switches
 
 
 def entry(sw: SimSwitch) -> SwitchEntry:

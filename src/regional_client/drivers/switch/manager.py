@@ -281,6 +281,12 @@ class SwitchManager:
         name = validate.port_name(port, sw.cls.naming)
         return await self._read(sw, lambda d: d.get_port_status(name))
 
+    async def port_config(self, port: str, switch: str | None = None) -> PortConfig:
+        """The port's VLAN configuration as the device reports it (what a change would replace)."""
+        sw = self._get(switch)
+        name = validate.port_name(port, sw.cls.naming)
+        return await self._read(sw, lambda d: d.get_port_config(name))
+
     # -- changes -----------------------------------------------------------------------------
 
     async def configure(
