@@ -99,6 +99,7 @@ class SimSwitch:
         return self._cli.short_name(name)
 
     def mutate(self, port: str, **changes: Any) -> None:
+        """Change a port's state (the CLI's config lines call this; so may a test or the rack)."""
         p = self.ports[port]
         self._before.setdefault(port, replace(p))
         for k, v in changes.items():
