@@ -467,7 +467,7 @@ class SwitchManager:
                 )
         if self.audit is not None:
             self.audit.record(
-                "workflow",
+                ",".join(sorted({r.actor for r in batch.requests})),
                 "switch.session",
                 name,
                 seconds=round(seconds, 3),
