@@ -14,7 +14,7 @@ from regional_client.config.switch import SwitchConfig, SwitchEntry
 from regional_client.drivers.switch.base import PortConfig
 from regional_client.drivers.switch.manager import SwitchManager
 from regional_client.drivers.switch.registry import driver_class
-from regional_client.errors import ConfigError, NotFound, SwitchError, ValidationError
+from regional_client.errors import ConfigError, Conflict, NotFound, SwitchError, ValidationError
 from regional_client.metrics import Metrics
 from regional_client.rack.switch_sim import SimSwitch, start_switches
 from tests.switch.conftest import SERVER_MAC, sent_lines
@@ -68,7 +68,7 @@ async def test_install_vlan_then_restore_exact_sequence(
     clear = driver_class(sim.vendor).profile.clear_description  # type: ignore[attr-defined]
     conf1.insert(next(i for i, x in enumerate(conf1) if x.endswith(" 1")) + 1, clear)
     assert sent_lines(sim) == [
-        *setup, find, logout,
+        *setup, find, show, logout,
         *setup, show, *conf100, show, logout,
         *setup, show, *conf1, show, logout,
     ]  # fmt: skip
@@ -193,6 +193,13 @@ async def test_inventory_of_three_vendors_finds_the_edge_port(tmp_path: Path) ->
         assert res.switch == "sw2"
         with pytest.raises(NotFound):
             await m.find_port("02:00:00:00:00:99")
+        # seen only on an uplink trunk: refused (changing it would cut the rack off)
+        sims[0].learn("0c:c4:7a:00:00:77", "GigabitEthernet1/0/4", 1)
+        with pytest.raises(Conflict, match="non-access"):
+            await m.set_install_vlan("0c:c4:7a:00:00:77")
+        assert sims[0].ports["GigabitEthernet1/0/4"].mode == "trunk"
+        loc = await m.find_port("0c:c4:7a:00:00:77", allow_trunk=True)
+        assert loc.port == "GigabitEthernet1/0/4"
         with pytest.raises(ValidationError):
             await m.list_ports()  # several switches: the caller must name one
         await m.stop()

@@ -214,64 +214,74 @@ class SwitchManager:
 
     # -- lookups -----------------------------------------------------------------------------
 
-    async def _lookup_one(self, sw: _Switch, mac: str) -> MacLocation | None:
+    async def _lookup_one(self, sw: _Switch, mac: str) -> tuple[MacLocation, str] | None:
+        """(where the MAC is learned, that port's mode) on one switch, or None."""
         e = sw.entry
         use_snmp = (
             e.protocol == "snmp"
             or e.mac_lookup == "snmp"
             or (e.mac_lookup == "auto" and e.snmp_community)
         )
-        if use_snmp and self._snmp is not None:
-            loc = await self._snmp(e, sw.params.snmp_community or "", mac)
-        elif use_snmp:
+        if not use_snmp:
+
+            async def find(d: SwitchDriver) -> tuple[MacLocation, str] | None:
+                loc = await d.find_port_by_mac(mac)
+                return None if loc is None else (loc, (await d.get_port_config(loc.port)).mode)
+
+            return await self._read(sw, find)  # one session: lookup and the port's mode
+        if self._snmp is not None:
+            found = await self._snmp(e, sw.params.snmp_community or "", mac)
+        else:
             from regional_client.drivers.switch.snmp import SnmpMacLookup
 
-            loc = await SnmpMacLookup(
+            found = await SnmpMacLookup(
                 e.host, sw.params.snmp_community or "", e.snmp_port, sw.params.timeout
             ).find(mac)
-        else:
-            return await self._read(sw, lambda d: d.find_port_by_mac(mac))
-        if loc is None:
+        if found is None:
             return None
-        return MacLocation(validate.port_name(loc.port, sw.cls.naming), loc.vlan)
+        loc = MacLocation(validate.port_name(found.port, sw.cls.naming), found.vlan)
+        if e.protocol == "snmp":
+            return loc, "unknown"  # no CLI/API to read the mode (and no changes either)
+        return loc, (await self._read(sw, lambda d: d.get_port_config(loc.port))).mode
 
-    async def find_port(self, mac: str, switch: str | None = None) -> PortLocation:
-        """Where ``mac`` is learned: on ``switch`` or across the inventory (edge port wins)."""
+    async def find_port(
+        self, mac: str, switch: str | None = None, allow_trunk: bool = False
+    ) -> PortLocation:
+        """Where ``mac`` is learned: on ``switch`` or across the inventory.
+
+        A server's own port is an access port; a MAC also seen on trunks is seen through
+        uplinks. So the access port wins, and a MAC seen *only* on trunk ports is refused
+        (``Conflict``) unless ``allow_trunk`` (with a single location): changing an uplink to the
+        install VLAN would cut off everything behind it. Name the port in the task instead.
+        """
         mac = validate.mac_address(mac)
         targets = [self._get(switch)] if switch else list(self._switches.values())
         found = await asyncio.gather(
             *(self._lookup_one(sw, mac) for sw in targets), return_exceptions=True
         )
-        hits, errors = [], []
+        hits: list[tuple[PortLocation, str]] = []
+        errors = []
         for sw, res in zip(targets, found, strict=True):
             if isinstance(res, BaseException):
                 errors.append(f"{sw.entry.name}: {res}")
             elif res is not None:
-                hits.append(PortLocation(sw.entry.name, res.port, res.vlan))
+                loc, mode = res
+                hits.append((PortLocation(sw.entry.name, loc.port, loc.vlan), mode))
         if not hits:
             raise NotFound(f"MAC {mac} not found on any switch", mac=mac, errors=errors)
-        if len(hits) > 1:
-            hits = await self._edge_ports(hits)
-        if len(hits) > 1:
-            raise Conflict(
-                f"MAC {mac} is on several access ports",
-                mac=mac,
-                locations=[h.to_dict() for h in hits],
-            )
-        return hits[0]
-
-    async def _edge_ports(self, hits: list[PortLocation]) -> list[PortLocation]:
-        """Seen on several switches: uplinks are trunks, the server's own port is not."""
-        edge = []
-        for h in hits:
-
-            async def read(d: SwitchDriver, port: str = h.port) -> PortConfig:
-                return await d.get_port_config(port)
-
-            cfg = await self._read(self._get(h.switch), read)
-            if cfg.mode == "access":
-                edge.append(h)
-        return edge or hits
+        access = [h for h, mode in hits if mode == "access"]
+        if len(access) == 1:
+            return access[0]
+        where = [{**h.to_dict(), "mode": mode} for h, mode in hits]
+        if len(access) > 1:
+            raise Conflict(f"MAC {mac} is on several access ports", mac=mac, locations=where)
+        if allow_trunk and len(hits) == 1:
+            return hits[0][0]
+        raise Conflict(
+            f"MAC {mac} is only seen on non-access ports (uplinks?); name the port in the task",
+            mac=mac,
+            locations=where,
+        )
 
     async def list_ports(self, switch: str | None = None) -> list[PortStatus]:
         return await self._read(self._get(switch), lambda d: d.list_ports())
