@@ -124,4 +124,5 @@ async def test_manager_finds_by_snmp_then_configures_over_ssh(snmpsim: int, cisc
     assert res.port == "GigabitEthernet1/0/5"
     assert sw.ports["GigabitEthernet1/0/5"].access_vlan == 100
     assert not any("mac address-table" in c for c in sw.commands)  # the lookup went over SNMP
-    assert sw.sessions_opened == 1
+    # CLI sessions: one to read the found port's mode (uplink check), one for the change
+    assert sw.sessions_opened == 2
