@@ -3,8 +3,9 @@
 Path: BRIDGE-MIB ``dot1dTpFdbPort.<mac>`` (a direct GET) or, when the switch keeps its table per
 VLAN, Q-BRIDGE-MIB ``dot1qTpFdbPort.<fdbId>.<mac>`` (a walk, matched on the MAC suffix; the fdbId
 is reported as the VLAN) → bridge port → ``dot1dBasePortIfIndex`` → ifIndex → ``ifName`` (IF-MIB,
-``ifDescr`` as fallback). Useful when a vendor driver is SSH-only or its CLI is slow: one UDP
-round trip instead of a login. The community is a secret: it is never logged.
+``ifDescr`` as fallback). Useful when a vendor driver is SSH-only or its CLI MAC table is slow
+(a few UDP round trips, on every switch of the inventory in parallel); the manager then reads
+only the found port's mode over the CLI/API. The community is a secret: it is never logged.
 """
 
 from __future__ import annotations
