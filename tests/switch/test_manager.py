@@ -298,3 +298,18 @@ async def test_stop_finishes_in_flight_and_fails_queued(sim: SimSwitch) -> None:
     assert sim.ports[ports[0]].access_vlan == 100
     assert all(isinstance(r, SwitchError) for r in results[1:])
     assert [sim.ports[p].access_vlan for p in ports[1:]] == [1, 1]
+
+
+async def test_session_lost_mid_change_is_restored_in_a_new_session(
+    sim: SimSwitch, tmp_path: Path
+) -> None:
+    port = PORT[sim.vendor]
+    sim.ports[port].access_vlan = 30
+    sim.drop_after.append(r"vlan 100$")  # applied, then the connection drops
+    cfg = SwitchConfig(inventory=[entry(sim, "tor1")], batch_window=0.01, timeout=3)
+    m = SwitchManager(cfg, audit=Audit(tmp_path / "audit.jsonl", "t1"))
+    with pytest.raises(SwitchError) as e:
+        await m.configure(PortConfig("access", (100,)), switch="tor1", port=port)
+    await m.stop()
+    assert e.value.fields["restored"] is True, e.value.message
+    assert sim.ports[port].access_vlan == 30 and sim.sessions_opened == 2

@@ -31,7 +31,7 @@ from regional_client.drivers.switch.base import (
     PortStatus,
     SwitchDriver,
 )
-from regional_client.drivers.switch.batch import Batch, ChangeRequest, run_batch
+from regional_client.drivers.switch.batch import Batch, ChangeRequest, restore_request, run_batch
 from regional_client.drivers.switch.registry import canonical_vendor, driver_class
 from regional_client.errors import (
     ConfigError,
@@ -426,13 +426,39 @@ class SwitchManager:
                 batch.fail_all(exc)
                 self._audit_failures(sw, batch, exc)
                 return
+            lost = False
             try:
                 await run_batch(drv, batch, save=sw.entry.save_config)
             except ProvisionError as exc:
                 batch.fail_all(exc)
+                lost = True
             finally:
                 await drv.disconnect()
+            if lost:
+                await self._recover(sw, batch)
         self._report(sw, batch, drv, time.monotonic() - started)
+
+    async def _recover(self, sw: _Switch, batch: Batch) -> None:
+        """The session died mid-batch: in a new session, put back every port whose previous
+        config was read (it may have been changed); best effort, each outcome recorded."""
+        todo = [r for r in batch.requests if r.previous is not None and not r.restored]
+        if not todo:
+            return
+        try:
+            drv = await self._session(sw)
+        except ProvisionError as exc:
+            for r in todo:
+                r.error = SwitchError(
+                    f"{r.error.message if r.error else 'session lost'}; previous config NOT "
+                    f"restored (no new session: {exc.message})",
+                    port=r.port, restored=False,
+                )  # fmt: skip
+            return
+        try:
+            for r in todo:
+                await restore_request(drv, r)
+        finally:
+            await drv.disconnect()
 
     def _report(self, sw: _Switch, batch: Batch, drv: SwitchDriver, seconds: float) -> None:
         name = sw.entry.name
