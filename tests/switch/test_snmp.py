@@ -2,7 +2,8 @@
 
 ``data/tor-bridge.snmprec`` is shaped like a 48-port Catalyst walk: IF-MIB names, BRIDGE-MIB
 bridge port → ifIndex (10101.. for Gi1/0/n), dot1dTpFdb entries and one MAC known only in the
-Q-BRIDGE table (VLAN 100). snmpsim indexes its data with :mod:`dbm` after dropping privileges,
+Q-BRIDGE table (VLAN 100); ``data/tor-bridge@100.snmprec`` is VLAN 100's own bridge instance
+as Cisco serves it to community ``tor-bridge@100``. snmpsim indexes its data with :mod:`dbm` after dropping privileges,
 and the interpreter lives under /root here, so it keeps running as root (``--process-user root``).
 """
 
@@ -44,6 +45,8 @@ def snmpsim() -> Iterator[int]:
     (work / "data").mkdir()
     (work / "cache").mkdir()
     shutil.copy(DATA, work / "data" / f"{COMMUNITY}.snmprec")
+    # Cisco community indexing: VLAN 100's bridge instance answers to "tor-bridge@100"
+    shutil.copy(DATA.with_name(f"{COMMUNITY}@100.snmprec"), work / "data")
     port = free_udp_port()
     log = open(work / "log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -89,6 +92,15 @@ async def test_bridge_mib_lookup(snmpsim: int) -> None:
 async def test_q_bridge_lookup_reports_vlan(snmpsim: int) -> None:
     loc = await SnmpMacLookup("127.0.0.1", COMMUNITY, snmpsim, timeout=3).find("0c:c4:7a:99:be:ef")
     assert loc is not None and (loc.port, loc.vlan) == ("Gi1/0/9", 100)
+
+
+async def test_cisco_per_vlan_community_indexing(snmpsim: int) -> None:
+    mac = "0c:c4:7a:5a:5a:02"  # only in VLAN 100's bridge instance
+    plain = SnmpMacLookup("127.0.0.1", COMMUNITY, snmpsim, timeout=3)
+    assert await plain.find(mac) is None
+    cisco = SnmpMacLookup("127.0.0.1", COMMUNITY, snmpsim, timeout=3, vlan_communities=True)
+    loc = await cisco.find(mac)
+    assert loc is not None and (loc.port, loc.vlan) == ("Gi1/0/12", 100)
 
 
 async def test_unknown_mac(snmpsim: int) -> None:

@@ -235,7 +235,11 @@ class SwitchManager:
             from regional_client.drivers.switch.snmp import SnmpMacLookup
 
             found = await SnmpMacLookup(
-                e.host, sw.params.snmp_community or "", e.snmp_port, sw.params.timeout
+                e.host,
+                sw.params.snmp_community or "",
+                e.snmp_port,
+                sw.params.timeout,
+                vlan_communities=sw.cls.vendor == "cisco_ios",
             ).find(mac)
         if found is None:
             return None
