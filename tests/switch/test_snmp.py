@@ -3,8 +3,9 @@
 ``data/tor-bridge.snmprec`` is shaped like a 48-port Catalyst walk: IF-MIB names, BRIDGE-MIB
 bridge port → ifIndex (10101.. for Gi1/0/n), dot1dTpFdb entries and one MAC known only in the
 Q-BRIDGE table (VLAN 100); ``data/tor-bridge@100.snmprec`` is VLAN 100's own bridge instance
-as Cisco serves it to community ``tor-bridge@100``. snmpsim indexes its data with :mod:`dbm` after dropping privileges,
-and the interpreter lives under /root here, so it keeps running as root (``--process-user root``).
+as Cisco serves it to community ``tor-bridge@100``. snmpsim indexes its data with :mod:`dbm`
+after dropping privileges, and the interpreter lives under /root here, so it keeps running as
+root (``--process-user root``).
 """
 
 from __future__ import annotations
