@@ -313,3 +313,21 @@ async def test_session_lost_mid_change_is_restored_in_a_new_session(
     await m.stop()
     assert e.value.fields["restored"] is True, e.value.message
     assert sim.ports[port].access_vlan == 30 and sim.sessions_opened == 2
+
+
+async def test_unreachable_switch_fails_cleanly_and_is_audited(tmp_path: Path) -> None:
+    [sw] = await start_switches(1, "cisco_ios", ports=2)
+    await sw.stop()  # nothing listens there any more
+    cfg = SwitchConfig(inventory=[entry(sw, "gone")], batch_window=0.01, timeout=3)
+    m = SwitchManager(cfg, audit=Audit(tmp_path / "audit.jsonl", "t1"), metrics=Metrics("t1"))
+    with pytest.raises(SwitchError):
+        await m.configure(PortConfig("access", (100,)), switch="gone", port="Gi1/0/1", sn="SN9")
+    await m.stop()
+    [rec] = audit_lines(tmp_path)
+    assert (rec["action"], rec["target"], rec["sn"], rec["commands"]) == (
+        "switch.port.configure",
+        "gone/GigabitEthernet1/0/1",
+        "SN9",
+        [],
+    )
+    assert rec["result"] != "ok"

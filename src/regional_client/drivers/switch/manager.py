@@ -33,6 +33,7 @@ from regional_client.drivers.switch.base import (
 )
 from regional_client.drivers.switch.batch import Batch, ChangeRequest, restore_request, run_batch
 from regional_client.drivers.switch.registry import canonical_vendor, driver_class
+from regional_client.drivers.switch.report import ChangeResult, PortLocation, Reporter
 from regional_client.errors import (
     ConfigError,
     Conflict,
@@ -41,45 +42,9 @@ from regional_client.errors import (
     SwitchError,
     ValidationError,
 )
-from regional_client.logs import get_logger
 from regional_client.metrics import Metrics
 
-log = get_logger("switch")
 Decrypt = Callable[[str], str]
-
-
-@dataclass(frozen=True, slots=True)
-class PortLocation:
-    switch: str
-    port: str
-    vlan: int | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {"switch": self.switch, "port": self.port, "vlan": self.vlan}
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeResult:
-    """What a change did; ``previous`` is what to restore at cleanup."""
-
-    switch: str
-    port: str
-    previous: PortConfig
-    applied: PortConfig
-    commands: list[str]
-    saved: bool = False
-    batch_size: int = 1
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "switch": self.switch,
-            "port": self.port,
-            "previous": self.previous.to_dict(),
-            "applied": self.applied.to_dict(),
-            "commands": self.commands,
-            "saved": self.saved,
-            "batch_size": self.batch_size,
-        }
 
 
 @dataclass
@@ -114,15 +79,10 @@ class SwitchManager:
         self._snmp = snmp_lookup
         self._switches: dict[str, _Switch] = {}
         self._metrics = metrics
+        self._report = Reporter(audit, metrics)
         if metrics is not None:
-            self._m_changes = metrics.counter(
-                "regional_client_switch_changes_total", "Switch port changes", ["switch", "result"]
-            )
             self._m_sessions = metrics.counter(
                 "regional_client_switch_sessions_total", "Switch sessions opened", ["switch"]
-            )
-            self._m_batch = metrics.histogram(
-                "regional_client_switch_batch_seconds", "Time to apply one batch", ["switch"]
             )
         for entry in config.switches():
             self._switches[entry.name] = self._build(entry)
@@ -428,7 +388,7 @@ class SwitchManager:
                 drv = await self._session(sw)
             except ProvisionError as exc:
                 batch.fail_all(exc)
-                self._audit_failures(sw, batch, exc)
+                self._report.unreachable(sw.entry.name, batch, exc)
                 return
             lost = False
             try:
@@ -440,7 +400,7 @@ class SwitchManager:
                 await drv.disconnect()
             if lost:
                 await self._recover(sw, batch)
-        self._report(sw, batch, drv, time.monotonic() - started)
+        self._report.batch(sw.entry.name, batch, drv, time.monotonic() - started)
 
     async def _recover(self, sw: _Switch, batch: Batch) -> None:
         """The session died mid-batch: in a new session, put back every port whose previous
@@ -463,81 +423,6 @@ class SwitchManager:
                 await restore_request(drv, r)
         finally:
             await drv.disconnect()
-
-    def _report(self, sw: _Switch, batch: Batch, drv: SwitchDriver, seconds: float) -> None:
-        name = sw.entry.name
-        if self._metrics is not None:
-            self._m_batch.labels(idc=self._metrics.idc, switch=name).observe(seconds)
-        for req in batch.requests:
-            ok = req.error is None
-            if self._metrics is not None:
-                self._m_changes.labels(
-                    idc=self._metrics.idc, switch=name, result="ok" if ok else "failed"
-                ).inc()
-            if req.future.done():
-                pass
-            elif ok:
-                prev = req.previous or req.config
-                req.future.set_result(
-                    ChangeResult(
-                        name,
-                        req.port,
-                        prev,
-                        req.config,
-                        req.commands,
-                        batch.saved,
-                        len(batch.requests),
-                    )
-                )
-            else:
-                req.future.set_exception(req.error)  # type: ignore[arg-type]
-            if self.audit is not None:
-                self.audit.record(
-                    req.actor,
-                    "switch.port.configure",
-                    f"{name}/{req.port}",
-                    result="ok" if ok else str(req.error),
-                    sn=req.sn,
-                    previous=req.previous.to_dict() if req.previous else None,
-                    requested=req.config.to_dict(),
-                    commands=req.commands,
-                    restored=req.restored,
-                    restore_commands=req.restore_commands,
-                    batch_size=len(batch.requests),
-                )
-        if self.audit is not None:
-            self.audit.record(
-                ",".join(sorted({r.actor for r in batch.requests})),
-                "switch.session",
-                name,
-                seconds=round(seconds, 3),
-                changes=len(batch.requests),
-                saved=batch.saved,
-                sent=list(drv.sent),
-            )
-        log.info(
-            "switch batch applied",
-            action="switch_batch",
-            switch=name,
-            changes=len(batch.requests),
-            failed=sum(r.error is not None for r in batch.requests),
-            seconds=round(seconds, 3),
-        )
-
-    def _audit_failures(self, sw: _Switch, batch: Batch, exc: ProvisionError) -> None:
-        for req in batch.requests:
-            if not req.future.done():
-                req.future.set_exception(exc)
-            if self.audit is not None:
-                self.audit.record(
-                    req.actor,
-                    "switch.port.configure",
-                    f"{sw.entry.name}/{req.port}",
-                    result=str(exc),
-                    sn=req.sn,
-                    requested=req.config.to_dict(),
-                    commands=[],
-                )
 
 
 __all__ = ["ChangeResult", "PortLocation", "SwitchManager", "canonical_vendor"]
