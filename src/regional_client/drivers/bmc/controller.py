@@ -90,6 +90,7 @@ class BmcController:
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self._locks: dict[str, asyncio.Lock] = {}
         self._drivers: OrderedDict[tuple[Any, ...], BmcDriver] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
         idc = metrics.idc
         self._ops = metrics.counter(
             "regional_client_bmc_operations_total", "BMC operations started", ["operation"]
@@ -118,11 +119,15 @@ class BmcController:
             await d.close()
 
     # -- credentials --------------------------------------------------------------------------
-    def target_for(self, record: Mapping[str, Any], sn: str | None = None) -> BmcTarget:
-        """Build a target from a task (or any dict with a ``bmc`` key, or the ``bmc`` dict).
+    def target_for(self, record: Any, sn: str | None = None) -> BmcTarget:
+        """Build a target from a task (model or dict), a dict with ``bmc``, or the ``bmc`` dict.
 
         Task values win; ``bmc.default_username/password/port`` and ``bmc.protocol`` fill gaps.
         """
+        if hasattr(record, "model_dump"):
+            record = record.model_dump(mode="json")
+        if not isinstance(record, Mapping):
+            raise ValidationError("BMC record must be a mapping", sn=sn)
         bmc = record.get("bmc", record) if isinstance(record.get("bmc"), Mapping) else record
         sn = sn or record.get("sn")
         where = f"server {sn}" if sn else "BMC record"
@@ -170,7 +175,9 @@ class BmcController:
         self._drivers[key] = drv
         while len(self._drivers) > _DRIVER_CACHE_SIZE:
             _, old = self._drivers.popitem(last=False)
-            asyncio.get_running_loop().create_task(old.close())
+            task = asyncio.get_running_loop().create_task(old.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         return drv
 
     # -- public operations --------------------------------------------------------------------
@@ -289,7 +296,9 @@ class BmcController:
         for attempt in range(self.config.retries + 1):
             try:
                 async with self._slots:
-                    return await asyncio.wait_for(fn(), self.config.timeout + 1)
+                    # Drivers bound each round trip by bmc.timeout themselves; a driver method
+                    # makes at most three (Redfish discovery). This is the net for one that hangs.
+                    return await asyncio.wait_for(fn(), 3 * self.config.timeout + 1)
             except DriverAuthError:
                 raise
             except (DriverError, TimeoutError) as e:
