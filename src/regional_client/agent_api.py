@@ -22,7 +22,7 @@ from regional_client.logs import get_logger
 from regional_client.model import ACTIVE, Event, OperationResult, Status, Task, now_iso
 from regional_client.model.states import FINAL
 from regional_client.progress import ProgressCoalescer
-from regional_client.store import EtcdStore, Keys, normalize_mac
+from regional_client.store import KV, EtcdStore, Keys, normalize_mac
 
 log = get_logger("agent_api")
 
@@ -43,7 +43,9 @@ class AgentService:
         self.keys = keys
         self.cache = cache
         self.audit = audit
-        self.progress = ProgressCoalescer(self._write_progress, progress_interval)
+        self.progress = ProgressCoalescer(
+            self._write_progress, progress_interval, write_batch=self._write_progress_batch
+        )
 
     async def start(self) -> None:
         self.cache.subscribe(self._on_event)
@@ -254,13 +256,47 @@ class AgentService:
         )
         return {"result": "ok"}
 
+    async def _write_progress_batch(self, items: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Many tasks' progress in one etcd transaction, CAS against the cached revisions.
+
+        Returns the serials left unwritten (the whole batch when any task changed meanwhile);
+        the coalescer then writes those one by one with a fresh read.
+        """
+        writes, left = [], []
+        for sn, progress in items:
+            entry = self.cache.tasks.get(sn)
+            if entry is None:
+                left.append(sn)
+                continue
+            data = entry.task.to_json()
+            data["progress"] = {k: v for k, v in progress.items() if v is not None}
+            writes.append((self.keys.task(sn), data, entry.mod_revision))
+        rev = await self.store.put_many_if(writes) if writes else None
+        if rev is None:
+            return [sn for sn, _ in items]
+        for key, data, _ in writes:
+            self.cache.apply_write(KV(key, data, rev, 0), key)
+        return left
+
     async def _write_progress(self, sn: str, progress: dict[str, Any]) -> None:
+        """One write per flush: try a CAS against the cached revision first (one round trip);
+        only if another writer got there first, fall back to read-modify-write."""
+        key = self.keys.task(sn)
+        value = {k: v for k, v in progress.items() if v is not None}
+        entry = self.cache.tasks.get(sn)
+        if entry is not None:
+            data = entry.task.to_json()
+            data["progress"] = value
+            rev = await self.store.put_if(key, data, entry.mod_revision)
+            if rev is not None:
+                self.cache.apply_write(KV(key, data, rev, 0), key)
+                return
+
         def fn(old: dict[str, Any] | None) -> dict[str, Any]:
             if old is None:
                 raise NotFound(f"task {sn} was deleted", sn=sn)
-            old["progress"] = {k: v for k, v in progress.items() if v is not None}
+            old["progress"] = value
             return old
 
-        key = self.keys.task(sn)
         kv = await self.store.update(key, fn)
         self.cache.apply_write(kv, key)

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from regional_client.drivers.bmc.component import build_bmc
 from regional_client.runtime import Runtime
 
 Builder = Callable[[Runtime], Any]
 
-BUILDERS: list[Builder] = []
+BUILDERS: list[Builder] = [build_bmc]
 
 
 def build_components(rt: Runtime) -> list[Any]:

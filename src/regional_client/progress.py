@@ -18,11 +18,22 @@ from regional_client.logs import get_logger
 log = get_logger("progress")
 
 Writer = Callable[[str, dict[str, Any]], Awaitable[None]]
+BatchWriter = Callable[[list[tuple[str, dict[str, Any]]]], Awaitable[list[str]]]
+"""Writes a batch in one go; returns the serials it could not write (to retry one by one)."""
 
 
 class ProgressCoalescer:
-    def __init__(self, write: Writer, interval: float = 1.0, concurrency: int = 64) -> None:
+    def __init__(
+        self,
+        write: Writer,
+        interval: float = 1.0,
+        concurrency: int = 16,
+        write_batch: BatchWriter | None = None,
+        batch_size: int = 64,
+    ) -> None:
         self._write = write
+        self._write_batch = write_batch
+        self.batch_size = batch_size
         self.interval = interval
         self._pending: dict[str, dict[str, Any]] = {}
         self._sem = asyncio.Semaphore(concurrency)
@@ -46,7 +57,23 @@ class ProgressCoalescer:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
-        await asyncio.gather(*(self._flush_one(sn, p) for sn, p in batch.items()))
+        items = list(batch.items())
+        if self._write_batch is None:
+            await asyncio.gather(*(self._flush_one(sn, p) for sn, p in items))
+            return
+        chunks = [items[i : i + self.batch_size] for i in range(0, len(items), self.batch_size)]
+        await asyncio.gather(*(self._flush_chunk(chunk) for chunk in chunks))
+
+    async def _flush_chunk(self, chunk: list[tuple[str, dict[str, Any]]]) -> None:
+        assert self._write_batch is not None
+        async with self._sem:
+            try:
+                left = set(await self._write_batch(chunk))
+            except ProvisionError as e:
+                log.warning("progress batch not written", action="progress_deferred", error=str(e))
+                left = {sn for sn, _ in chunk}
+            self.written += len(chunk) - len(left)
+        await asyncio.gather(*(self._flush_one(sn, p) for sn, p in chunk if sn in left))
 
     async def flush(self, sn: str) -> None:
         p = self._pending.pop(sn, None)

@@ -41,12 +41,16 @@ class Runtime:
         self.store: Any = None
         self.cache: Any = None
         self.agent: Any = None
+        self.trail: Any = None
         self.services: dict[str, Any] = {}
         self.routers: list[APIRouter] = []
         self.health_checks: dict[str, HealthCheck] = {}
         self.decryptor: Callable[[str], str] | None = None
         self._tasks_gauge = self.metrics.gauge(
             "regional_client_tasks_total", "Tasks of this IDC by status", ["status"]
+        )
+        self._etcd_writes = self.metrics.gauge(
+            "regional_client_etcd_key_writes", "Keys written to etcd by this process since start"
         )
 
     def decrypt(self, value: str | None) -> str | None:
@@ -60,6 +64,8 @@ class Runtime:
         return self.decryptor(value)
 
     def refresh_gauges(self) -> None:
+        if self.store is not None:
+            self._etcd_writes.labels(self.metrics.idc).set(self.store.writes)
         if self.cache is not None:
             for status, n in self.cache.counts().items():
                 self._tasks_gauge.labels(self.metrics.idc, status).set(n)

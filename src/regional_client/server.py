@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ import uvicorn
 from regional_client.agent_api import AgentService
 from regional_client.api.app import create_app
 from regional_client.audit import Audit
+from regional_client.audit_trail import AuditTrail
 from regional_client.cache import Cache
 from regional_client.components import build_components
 from regional_client.config import Config
+from regional_client.heartbeat import Heartbeat, load_instance_id
 from regional_client.logs import get_logger, setup_logging
 from regional_client.runtime import Runtime
 from regional_client.store import EtcdStore
@@ -62,6 +65,7 @@ class RegionalClient:
             )
         audit = Audit(cfg.logging.audit_file or state / "audit.log", cfg.idc)
         rt = self.runtime = Runtime(cfg, audit=audit)
+        rt.instance_id = load_instance_id(state, cfg.idc)
         endpoints = list(cfg.etcd.endpoints)
         if not endpoints:
             e = cfg.etcd.embedded
@@ -78,6 +82,13 @@ class RegionalClient:
             request_timeout=cfg.etcd.request_timeout,
         )
         await rt.store.connect()
+        rt.trail = AuditTrail(rt.store, rt.keys)
+        audit.add_sink(rt.trail.sink)
+        await rt.trail.start()
+        self._started.append(rt.trail)
+        heartbeat = Heartbeat(rt.store, rt.keys, rt.instance_id)
+        await heartbeat.start()
+        self._started.append(heartbeat)
         rt.cache = Cache(rt.store, rt.keys)
         rt.agent = AgentService(rt.store, rt.keys, rt.cache, rt.audit)
         await rt.agent.start()
@@ -88,6 +99,7 @@ class RegionalClient:
             await svc.start()
             self._started.append(svc)
         await self._start_http(rt)
+        gc.freeze()  # start-up objects are long-lived: keep them out of every GC pass
         log.info(
             "regional client started",
             action="started",

@@ -58,4 +58,12 @@ def router() -> APIRouter:
             raise NotFound(f"no task for serial {sn!r}", sn=sn)
         return redacted(task)
 
+    @r.get("/admin/tasks/{sn}/audit")
+    async def task_audit(sn: str, actor: AdminActor, rt: RuntimeDep) -> Any:
+        from regional_client.store import check_sn
+
+        check_sn(sn)
+        rt.audit.record(actor, "tasks.audit", sn)  # no sn field: reading is not part of the trail
+        return {"sn": sn, "records": await rt.trail.read(sn)}
+
     return r

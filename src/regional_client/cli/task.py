@@ -361,8 +361,9 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def read_audit(store: EtcdStore, keys: Keys, sn: str) -> list[dict[str, Any]]:
-    kvs, _ = await store.get_prefix(keys.audit(sn))
-    return [kv.value for kv in sorted(kvs, key=lambda kv: kv.key) if kv.valid]
+    from regional_client.audit_trail import AuditTrail
+
+    return await AuditTrail(store, keys).read(sn)
 
 
 async def _watch(args: argparse.Namespace) -> int:

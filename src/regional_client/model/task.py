@@ -139,6 +139,10 @@ class Task(_Open):
     history: list[dict[str, Any]] = Field(default_factory=list)
     owner: str | None = None
     """Instance id of the regional client that claimed the task."""
+    claimed_at: str | None = None
+    workflow_state: dict[str, Any] = Field(default_factory=dict)
+    """What the workflow changed and must undo: switch port and its previous config, power
+    actions taken, ... (written before each device change, so a crash can resume or undo)."""
     created_at: str | None = None
     updated_at: str | None = None
     error: str | None = None

@@ -379,6 +379,30 @@ class EtcdStore:
             self.writes += 1
         return rev
 
+    async def put_many_if(self, items: list[tuple[str, Any, int]]) -> int | None:
+        """Write several keys in one transaction, each only if its mod_revision is unchanged.
+
+        All or nothing: returns the new revision (every key's new mod_revision), or None if any
+        key had changed (then nothing was written). At most 64 items (etcd's txn op limit is 128).
+        """
+        if not items:
+            return None
+        if len(items) > 64:
+            raise ValueError("put_many_if takes at most 64 items")
+
+        async def op(c: _Client) -> int | None:
+            ok, resp = await c.transaction(
+                compare=[c.transactions.mod(k.encode()) == rev for k, _, rev in items],
+                success=[c.transactions.put(k.encode(), encode(v)) for k, v, _ in items],
+                failure=[],
+            )
+            return resp[0].response_put.header.revision if ok else None
+
+        rev = await self._call(op)
+        if rev is not None:
+            self.writes += len(items)
+        return rev
+
     async def update(
         self, key: str, fn: Callable[[Any], Any], *, create: bool = False
     ) -> KV | None:

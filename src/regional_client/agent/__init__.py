@@ -1,0 +1,10 @@
+"""The reference provisioning agent: what runs in the boot ramdisk of a server being installed.
+
+``inventory`` reads the hardware, ``client`` speaks the agent API, ``loop`` runs the operation
+loop, ``operations`` and ``installers`` do the work; ``main`` is the ``regional-client agent``
+command; ``agent.sh`` is the same protocol in POSIX sh for busybox-only ramdisks.
+"""
+
+from regional_client.agent.main import add_parser, main
+
+__all__ = ["add_parser", "main"]
