@@ -218,6 +218,13 @@ class RedfishDriver(BmcDriver):
                 device=self.name,
             ) from None
         except httpx.HTTPError as e:
+            if "CERTIFICATE_VERIFY_FAILED" in str(e):
+                raise BmcError(
+                    f"BMC {self.name}: TLS certificate not trusted ({e}); set "
+                    "bmc.redfish.ca_bundle, or verify_tls: false",
+                    device=self.name,
+                    permanent=True,
+                ) from None
             raise BmcError(
                 f"BMC {self.name}: {method} {path} failed: {type(e).__name__}: {e}",
                 device=self.name,
