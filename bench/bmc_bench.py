@@ -36,13 +36,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from regional_client.audit import Audit  # noqa: E402
-from regional_client.config.bmc import BmcConfig  # noqa: E402
-from regional_client.drivers.bmc.base import BmcTarget  # noqa: E402
-from regional_client.drivers.bmc.controller import BmcController  # noqa: E402
-from regional_client.metrics import Metrics  # noqa: E402
+from regional_client.audit import Audit
+from regional_client.config.bmc import BmcConfig
+from regional_client.drivers.bmc.base import BmcTarget
+from regional_client.drivers.bmc.controller import BmcController
+from regional_client.metrics import Metrics
 
 PHASES = ("power_status", "set_boot_pxe", "power_reset")
+RETRANSMITS = 4
+"""ipmitool -R for both sides: the simulator is one Python thread and drops packets under load."""
 Result = dict[str, tuple[float, list[float]]]  # phase -> (wall seconds, latencies)
 
 
@@ -90,7 +92,7 @@ def start_ipmi_sim(count: int, pwfile: str) -> tuple[subprocess.Popen[str], list
 
 
 async def ipmi_ours(ports: list[int], password: str, cap: int) -> Result:
-    ctl = controller(cap, power_timeout=10, poll_interval=0.05)
+    ctl = controller(cap, power_timeout=10, poll_interval=0.05, ipmi={"retransmits": RETRANSMITS})
     targets = [BmcTarget("127.0.0.1", "admin", password, port=p, sn=f"B{p}") for p in ports]
     await asyncio.gather(*(ctl.power_on(t) for t in targets))  # warm-up: machines running
     out: Result = {}
@@ -105,14 +107,16 @@ async def ipmi_peer(ports: list[int], pwfile: str, cap: int) -> Result:
     sem = asyncio.Semaphore(cap)
 
     async def ipmitool(port: int, *args: str) -> None:
-        async with sem:
-            proc = await asyncio.create_subprocess_exec(
-                "ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", str(port), "-U", "admin",
-                "-f", pwfile, "-C", "3", "-N", "1", "-R", "2", *args,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-            if await asyncio.wait_for(proc.wait(), 10) != 0:
-                raise RuntimeError(f"ipmitool {' '.join(args)} failed on port {port}")
+        for _attempt in range(2):  # like ours (bmc.retries: 1)
+            async with sem:
+                proc = await asyncio.create_subprocess_exec(
+                    "ipmitool", "-I", "lanplus", "-H", "127.0.0.1", "-p", str(port),
+                    "-U", "admin", "-f", pwfile, "-C", "3", "-N", "1", "-R", str(RETRANSMITS),
+                    *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
+                if await asyncio.wait_for(proc.wait(), 10) == 0:
+                    return
+        raise RuntimeError(f"ipmitool {' '.join(args)} failed twice on port {port}")
 
     out: Result = {}
     out["power_status"] = await run_phase(
