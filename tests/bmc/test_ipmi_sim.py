@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from regional_client.drivers.bmc.base import BmcTarget, PowerState
+from regional_client.errors import BmcError
 from regional_client.rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
 from tests.bmc.conftest import PASSWORD, USER, ipmi_target
 
@@ -103,3 +104,39 @@ async def test_cli_serves_n_bmcs_in_one_process(make_harness, sim_process) -> No
     for m in sim_process:
         t = BmcTarget("127.0.0.1", USER, PASSWORD, port=m["port"])
         assert (await h.ctl.power_on(t)).changed
+
+
+class IgnoringPower:
+    """A machine whose BMC accepts power-on but ignores the first ``n`` of them."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.on = False
+        self.requests = 0
+
+    def is_on(self, state: SimBmcState) -> bool:
+        return self.on
+
+    def act(self, state: SimBmcState, action: str) -> None:
+        self.requests += 1
+        if self.requests > self.n:
+            self.on = action not in ("off", "soft")
+
+
+@pytest.mark.parametrize(("ignored", "ok"), [(1, True), (5, False)])
+async def test_power_change_not_applied_is_reissued_once_then_reported(
+    make_harness, ipmi_sim: IpmiSimulator, ignored: int, ok: bool
+) -> None:
+    backend = IgnoringPower(ignored)
+    bmc = ipmi_sim.add(SimBmcState("deaf0", USER, PASSWORD), backend=backend)
+    try:
+        h = make_harness(power_timeout=1.0, poll_interval=0.1)
+        t = ipmi_target(bmc)
+        if ok:
+            assert (await h.ctl.power_on(t)).state is PowerState.ON
+        else:
+            with pytest.raises(BmcError, match="power on accepted but the power state is still"):
+                await h.ctl.power_on(t)
+        assert backend.requests == 2  # the command, and one re-issue half-way
+    finally:
+        ipmi_sim.remove(bmc)

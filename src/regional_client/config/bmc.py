@@ -70,7 +70,8 @@ class BmcConfig(Section):
     max_concurrent: int = Field(default=20, ge=1)
     """BMC operations running at once across all servers."""
     power_timeout: Duration = 120.0
-    """How long a power change may take to be seen when read back (some BMCs apply it late)."""
+    """How long a power change may take to be seen when read back (some BMCs apply it late);
+    the command is re-issued once, half-way, if the BMC still reports the old state."""
     poll_interval: Duration = 1.0
     """Pause between read-backs while waiting for a power change."""
     verify_attempts: int = Field(default=3, ge=1, le=10)

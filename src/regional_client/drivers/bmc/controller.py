@@ -9,7 +9,8 @@ values first, then the config defaults; ``enc:`` passwords decrypted) and runs o
   network are retried ``bmc.retries`` times with doubling backoff; credentials refused are not;
 * **read-after-write** — a boot override is read back and re-issued (``bmc.verify_attempts``)
   until the BMC reports it; a power change is polled until the BMC reports the target state
-  (``bmc.power_timeout``; BMCs such as sushy-tools' apply power 1-11 s late). A BMC that
+  (``bmc.power_timeout``, re-issued once half-way; BMCs such as sushy-tools' apply power 1-11 s
+  late). A BMC that
   accepts a change and does not honour it raises :class:`~regional_client.errors.BmcError`
   naming the BMC, never reports success;
 * **idempotence** — "on" of a running machine and "off" of a stopped one do nothing; a reset of
@@ -360,11 +361,15 @@ class BmcController:
         what: str,
         reissue: Callable[[], Awaitable[None]],
     ) -> None:
-        """Poll until the BMC reports ``want``; re-issue the command once per window."""
-        attempts = self.config.verify_attempts
-        window = self.config.power_timeout / attempts
-        deadline = time.monotonic() + self.config.power_timeout
-        next_reissue = time.monotonic() + window
+        """Poll until the BMC reports ``want``; re-issue the command once, half-way.
+
+        Only once: a BMC that applies power changes late may restart its countdown on every
+        new request (sushy-tools' fake driver does), so re-issuing often can postpone the
+        change forever.
+        """
+        start = time.monotonic()
+        deadline = start + self.config.power_timeout
+        reissue_at: float | None = start + self.config.power_timeout / 2
         seen: PowerState | None = None
         while True:
             seen = await self._status(drv)
@@ -373,9 +378,15 @@ class BmcController:
             now = time.monotonic()
             if now >= deadline:
                 break
-            if now >= next_reissue:
+            if reissue_at is not None and now >= reissue_at:
+                self.log.warning(
+                    "BMC has not applied the power change yet, re-issuing it once",
+                    action="bmc_power_reissue",
+                    bmc=drv.name,
+                    expected=want.value,
+                )
                 await self._call(drv, reissue)
-                next_reissue = now + window
+                reissue_at = None
             await self._sleep(min(self.config.poll_interval, max(0.0, deadline - now)))
         raise BmcError(
             f"BMC {drv.name}: {what} accepted but the power state is still {seen} after "
