@@ -56,4 +56,5 @@ async def test_power_via_task_in_etcd(etcd_store, keys, idc, sim_bmc: SimBmc, tm
             assert r.status_code == 404
     finally:
         await rt.cache.stop()
+        rt.audit.close()
     assert PASSWORD not in (tmp_path / "audit.jsonl").read_text()

@@ -95,6 +95,7 @@ def sim_process(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
     yield lines
     proc.terminate()
     assert proc.wait(10) == 0
+    proc.stdout.close()
 
 
 async def test_cli_serves_n_bmcs_in_one_process(make_harness, sim_process) -> None:
