@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from regional_client.dhcp.component import build_dhcp
 from regional_client.drivers.bmc.component import build_bmc
 from regional_client.runtime import Runtime
 
@@ -50,7 +51,7 @@ def build_workflow(rt: Runtime) -> Any:
     return wf
 
 
-BUILDERS: list[Builder] = [build_bmc, build_switch, build_workflow]
+BUILDERS: list[Builder] = [build_bmc, build_switch, build_dhcp, build_workflow]
 
 
 def build_components(rt: Runtime) -> list[Any]:

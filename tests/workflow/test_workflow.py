@@ -204,7 +204,9 @@ async def test_delete_during_install_cleans_up(
 
         async def in_agent_step() -> bool:
             t = await _task(etcd_store, keys, node.sn)
-            return any(s["name"] == "agent" and s["status"] == "running" for s in t.get("steps", []))
+            return any(
+                s["name"] == "agent" and s["status"] == "running" for s in t.get("steps", [])
+            )
 
         for _ in range(200):
             if await in_agent_step():
