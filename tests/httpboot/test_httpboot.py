@@ -68,7 +68,12 @@ async def curl(*args: str) -> tuple[int, bytes, bytes]:
     p = await asyncio.create_subprocess_exec(
         "curl", "-sS", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    out, err = await asyncio.wait_for(p.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(p.communicate(), 60)
+    finally:
+        if p.returncode is None:
+            p.kill()
+            await p.wait()
     return p.returncode or 0, out, err
 
 

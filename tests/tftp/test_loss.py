@@ -70,7 +70,12 @@ async def test_curl_through_lossy_relay(
             "curl", "-sS", "--tftp-blksize", "1468", "-o", str(out),
             f"tftp://{host}:{port}/curl-lossy.bin",
         )  # fmt: skip
-        assert await asyncio.wait_for(proc.wait(), 120) == 0
+        try:
+            assert await asyncio.wait_for(proc.wait(), 120) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
     finally:
         relay.close()
     assert out.read_bytes() == data

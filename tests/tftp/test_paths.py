@@ -134,8 +134,8 @@ async def test_server_serves_upper_case_mac(attack_root: Path, tftp_server: Serv
     server = await tftp_server()
     host, port = server.address  # type: ignore[misc]
     proc = await asyncio.create_subprocess_exec(
-        "curl", "-sS", f"tftp://{host}:{port}/pxelinux.cfg/01-AA-BB-CC-DD-EE-FF",
+        "curl", "-sS", "--max-time", "20", f"tftp://{host}:{port}/pxelinux.cfg/01-AA-BB-CC-DD-EE-FF",
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, _ = await proc.communicate()
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0 and out == b"DEFAULT x\n"

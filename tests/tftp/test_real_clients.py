@@ -16,7 +16,12 @@ async def run(*argv: str, timeout: float = 120) -> tuple[int, bytes]:
     proc = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:  # timed out: never leave a client behind
+            proc.kill()
+            await proc.wait()
     return proc.returncode or 0, out
 
 

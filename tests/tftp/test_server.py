@@ -37,8 +37,14 @@ async def test_100_concurrent_clients(
         await asyncio.create_subprocess_exec("curl", "-sS", "--tftp-blksize", "16384", "-o", o, url)
         for o in outs
     ]
-    results = await asyncio.wait_for(asyncio.gather(*own), 300)
-    rcs = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), 300)
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*own), 300)
+        rcs = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), 300)
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                p.kill()
+                await p.wait()
     assert all(r.sha256 == big_file[1] for r in results)
     assert rcs == [0] * 10
     for o in outs:

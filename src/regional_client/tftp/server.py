@@ -28,6 +28,7 @@ from regional_client.logs import StructLogger, get_logger
 from regional_client.metrics import Metrics
 from regional_client.tftp import packets
 from regional_client.tftp.packets import ErrorCode, Opcode, Request
+from regional_client.tftp.sender import BlockSender
 from regional_client.tftp.session import Limits, Session, Transmit, negotiate
 from regional_client.tftp.source import (
     FileSource,
@@ -86,12 +87,7 @@ class _Transfer:
         )
         self.loop = server.loop
         self.fd = sock.fileno()
-        bs = session.blksize
-        self.buf = bytearray(4 + bs)
-        mv = memoryview(self.buf)
-        self.full = mv  # header + full payload
-        self.payload = mv[4:]
-        self.payload_list = [self.payload]
+        self.sender = BlockSender(sock, data, session.blksize, session.size, session.windowsize)
         self.rbuf = bytearray(_MAX_REQUEST)
         self.rview = memoryview(self.rbuf)
         self.pending: tuple[int, int] | None = None
@@ -164,31 +160,18 @@ class _Transfer:
         """Send the pending block range until done or the socket buffer is full."""
         assert self.pending is not None
         first, last = self.pending
-        session, sock, data = self.session, self.sock, self.data
-        blksize, size = session.blksize, session.size
-        sent_bytes = 0
-        idx = first
         try:
-            while idx <= last:
-                offset = (idx - 1) * blksize
-                length = size - offset
-                if length >= blksize:
-                    n = data.read_into(self.payload, offset)
-                else:
-                    n = data.read_into(self.payload[: max(length, 0)], offset) if length > 0 else 0
-                packets.data_header(self.buf, idx)
-                sock.send(self.full if n == blksize else self.full[: 4 + n])
-                sent_bytes += n
-                idx += 1
-        except BlockingIOError:
-            self.pending = (idx, last)
-            self.loop.add_writer(self.fd, self.on_writable)
-        except OSError as e:
-            session._fail("client_gone", str(e))
+            nxt, nbytes = self.sender.send_range(first, last)
+        except OSError as e:  # ICMP unreachable and friends: the client is gone
+            self.session._fail("client_gone", str(e))
             self.loop.call_soon(self.finish)
+            return
+        self.session.count_sent(nxt - first, nbytes)
+        if self.sender.blocked:
+            self.pending = (nxt, last)
+            self.loop.add_writer(self.fd, self.on_writable)
         else:
             self.pending = None
-        session.count_sent(idx - first, sent_bytes)
 
     def on_writable(self) -> None:
         self.loop.remove_writer(self.fd)
