@@ -128,6 +128,23 @@ conc_tftp() {
     mbps $((BYTES * n)) "$t0" "$t1"
 }
 
+# conc_win HOST N -> aggregate MB/s (atftp, blksize 1468 + windowsize 16, exit codes checked;
+# servers without RFC 7440 ignore the option and run lock-step)
+conc_win() {
+    local host=$1 n=$2 t0 t1 i ok=0
+    t0=$(now)
+    for i in $(seq 1 "$n"); do
+        ( timeout "$TIMEOUT" ip netns exec "$CLI" atftp --option "blksize 1468" \
+            --option "windowsize 16" -g -r image.bin -l /dev/null "$host" 69 >/dev/null 2>&1 \
+            && echo ok > "$OUT/w$i" || echo fail > "$OUT/w$i" ) &
+    done
+    wait
+    t1=$(now)
+    for i in $(seq 1 "$n"); do [ "$(cat "$OUT/w$i")" = ok ] && ok=$((ok + 1)); done
+    [ "$ok" -ne "$n" ] && { echo "FAIL($ok/$n)"; return; }
+    mbps $((BYTES * n)) "$t0" "$t1"
+}
+
 # one_http URL -> MB/s ; conc_http URL N -> aggregate MB/s
 one_http() {  # timed to /dev/null (a hash in the pipe would be the bottleneck), checked after
     local t0 t1 got
@@ -155,7 +172,8 @@ row() { printf '%-34s %9s %9s %9s %10s %10s\n' "$@"; }
 
 setup_net
 start_servers
-echo "file: ${SIZE_MB} MiB, veth between two namespaces, client atftp (single) / curl (concurrent)"
+echo "file: ${SIZE_MB} MiB, veth between two namespaces; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "clients: atftp (single stream), curl --tftp-blksize 1468 (concurrent), atftp (concurrent window)"
 echo "single-stream: median of $REPS runs; MB/s = 1e6 bytes/s"
 row "case" "ours" "tftp-hpa" "dnsmasq" "ours/hpa" "ours/dnsm"
 for blk in 512 1468; do
@@ -180,6 +198,13 @@ if [[ "$co$ch$cd_" == *FAIL* ]]; then
 else
     row "$CONC concurrent, blksize 1468" "$co" "$ch" "$cd_" "$(ratio "$co" "$ch")" "$(ratio "$co" "$cd_")"
 fi
+wo=$(conc_win $OURS "$CONC"); wh=$(conc_win $HPA "$CONC"); wd=$(conc_win $DNSM "$CONC")
+if [[ "$wo$wh$wd" == *FAIL* ]]; then
+    row "$CONC concurrent, 1468 + window 16" "$wo" "$wh" "$wd" "-" "-"
+else
+    row "$CONC concurrent, 1468 + window 16" "$wo" "$wh" "$wd" "$(ratio "$wo" "$wh")" "$(ratio "$wo" "$wd")"
+fi
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg) (2 shared cores)"
 echo
 row "HTTP boot (curl)" "ours" "nginx" "" "ours/nginx" ""
 ho=(); hn=()
