@@ -287,6 +287,26 @@ class EtcdStore:
 
         return await self._call(op)
 
+    async def latest_mod_revision(self, prefix: str) -> int:
+        """The newest ``mod_revision`` of any key under ``prefix`` (0 if none): one cheap read."""
+
+        async def op(c: _Client) -> int:
+            r = await c.kvstub.Range(
+                rpc.RangeRequest(
+                    key=prefix.encode(),
+                    range_end=aetcd.utils.prefix_range_end(prefix.encode()),
+                    limit=1,
+                    keys_only=True,
+                    sort_order=rpc.RangeRequest.DESCEND,
+                    sort_target=rpc.RangeRequest.MOD,
+                ),
+                timeout=c._timeout,
+                metadata=c.metadata,
+            )
+            return int(r.kvs[0].mod_revision) if r.kvs else 0
+
+        return await self._call(op)
+
     async def put(self, key: str, value: Any, lease: KeptLease | None = None) -> int:
         lid = lease.id if lease else None
         r = await self._call(lambda c: c.put(key.encode(), encode(value), lease=lid))
@@ -357,6 +377,30 @@ class EtcdStore:
         rev = await self._call(op)
         if rev is not None:
             self.writes += 1
+        return rev
+
+    async def put_many_if(self, items: list[tuple[str, Any, int]]) -> int | None:
+        """Write several keys in one transaction, each only if its mod_revision is unchanged.
+
+        All or nothing: returns the new revision (every key's new mod_revision), or None if any
+        key had changed (then nothing was written). At most 64 items (etcd's txn op limit is 128).
+        """
+        if not items:
+            return None
+        if len(items) > 64:
+            raise ValueError("put_many_if takes at most 64 items")
+
+        async def op(c: _Client) -> int | None:
+            ok, resp = await c.transaction(
+                compare=[c.transactions.mod(k.encode()) == rev for k, _, rev in items],
+                success=[c.transactions.put(k.encode(), encode(v)) for k, v, _ in items],
+                failure=[],
+            )
+            return resp[0].response_put.header.revision if ok else None
+
+        rev = await self._call(op)
+        if rev is not None:
+            self.writes += len(items)
         return rev
 
     async def update(

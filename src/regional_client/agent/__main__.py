@@ -1,0 +1,3 @@
+from regional_client.agent.main import main
+
+raise SystemExit(main())

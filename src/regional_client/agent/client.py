@@ -1,0 +1,255 @@
+"""Async HTTP client for the agent API (``{regional_url}/api/v1``, bearer token).
+
+Connection errors, timeouts and 5xx/429 answers are retried with capped exponential backoff and
+jitter, by default without limit: a regional client that restarts (or fails over) is simply
+waited for, the way a ramdisk agent must behave. 4xx answers are final and raise
+:class:`AgentApiError` with the server's ``error``/``message``. The token is only ever placed in
+the ``Authorization`` header; it is never logged or put in an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from regional_client.errors import ProvisionError
+from regional_client.logs import get_logger
+
+log = get_logger("agent.client")
+
+
+class AgentApiError(ProvisionError):
+    """The regional client refused a request (4xx). ``status`` is the HTTP status."""
+
+    code = "agent_api_error"
+
+    def __init__(self, message: str, status: int, error: str | None = None, path: str = ""):
+        super().__init__(message, status=status, error=error, path=path)
+        self.status = status
+        self.error = error
+        self.path = path
+
+
+class RetriesExhausted(ProvisionError):
+    """The regional client stayed unreachable for longer than the configured limit."""
+
+    code = "agent_unreachable"
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with "equal jitter".
+
+    ``max_elapsed`` None retries forever; otherwise gives up once that many seconds of waiting
+    have been spent.
+    """
+
+    initial: float = 0.5
+    factor: float = 2.0
+    maximum: float = 30.0
+    max_elapsed: float | None = None
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based)."""
+        cap = min(self.maximum, self.initial * self.factor**attempt)
+        return self.rng.uniform(cap / 2, cap)
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    interpreter: str
+    content: str
+    timeout: float
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class AgentClient:
+    """One agent's session with its regional client (one serial number, one token).
+
+    ``token`` None is a discovery boot: the server accepts ``report`` from a serial it has no
+    task for, and answers 404 (not in the queue) or 401 to the rest.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        sn: str,
+        *,
+        backoff: Backoff | None = None,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.sn = sn
+        self.backoff = backoff or Backoff()
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/api/v1",
+            headers=_headers(token),
+            timeout=timeout,
+            transport=transport,
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> AgentClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def call(
+        self, path: str, body: dict[str, Any], *, max_attempts: int | None = None
+    ) -> dict[str, Any]:
+        """POST ``body`` to ``path``; retry transient failures; return the JSON answer."""
+        attempt = 0
+        waited = 0.0
+        while True:
+            try:
+                resp = await self._http.post(path, json=body)
+            except httpx.TransportError as e:
+                reason = f"{type(e).__name__}: {e}"
+            else:
+                if resp.status_code < 400:
+                    return _json(resp, path)
+                if resp.status_code < 500 and resp.status_code != 429:
+                    raise _api_error(resp, path)
+                reason = f"HTTP {resp.status_code}"
+            attempt += 1
+            delay = self.backoff.delay(attempt - 1)
+            out_of_time = (
+                self.backoff.max_elapsed is not None and waited + delay > self.backoff.max_elapsed
+            )
+            if (max_attempts is not None and attempt >= max_attempts) or out_of_time:
+                raise RetriesExhausted(
+                    f"{path}: regional client unreachable after {attempt} attempts ({reason})",
+                    path=path,
+                    attempts=attempt,
+                )
+            log.warning(
+                "agent API call failed, retrying",
+                action="agent_retry",
+                path=path,
+                reason=reason,
+                attempt=attempt,
+                delay=round(delay, 3),
+            )
+            await self._sleep(delay)
+            waited += delay
+
+    # --- the protocol -------------------------------------------------------------------
+
+    async def report(self, mac: str | None, hardware: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("/report", {"sn": self.sn, "mac": mac, "hardware": hardware})
+
+    async def is_in_install_queue(self) -> bool:
+        answer = await self.call("/device/isInInstallQueue", {"sn": self.sn})
+        return answer.get("result") is True
+
+    async def get_next_operation(self) -> Operation:
+        answer = await self.call("/device/getNextOperation", {"sn": self.sn})
+        name = answer.get("operation")
+        if not isinstance(name, str) or not name:
+            raise AgentApiError("getNextOperation answer has no operation", 200, path="op")
+        params = answer.get("params")
+        return Operation(name, params if isinstance(params, dict) else {})
+
+    async def get_hardware_config(self) -> list[Script]:
+        answer = await self.call("/device/getHardwareConfig", {"sn": self.sn})
+        scripts = []
+        for i, s in enumerate(answer.get("scripts") or []):
+            if not isinstance(s, dict) or not isinstance(s.get("content"), str):
+                raise AgentApiError(f"hardware script #{i} has no content", 200, path="hwcfg")
+            scripts.append(
+                Script(
+                    name=str(s.get("name") or f"script-{i}"),
+                    interpreter=str(s.get("interpreter") or "sh"),
+                    content=s["content"],
+                    timeout=float(s.get("timeout") or 600),
+                )
+            )
+        return scripts
+
+    async def operation_complete(
+        self,
+        operation: str,
+        success: bool,
+        message: str = "",
+        output: str | None = None,
+        exit_code: int | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "sn": self.sn,
+            "operation": operation,
+            "success": success,
+            "message": message,
+        }
+        if output is not None:
+            body["output"] = output
+        if exit_code is not None:
+            body["exit_code"] = exit_code
+        return await self.call("/device/operationComplete", body)
+
+    async def progress(self, operation: str | None, percent: float, message: str) -> bool:
+        """Best effort: a few attempts, then give up quietly (progress must not stop work)."""
+        body = {"sn": self.sn, "operation": operation, "percent": percent, "message": message}
+        try:
+            await self.call("/progress", body, max_attempts=3)
+        except (RetriesExhausted, AgentApiError) as e:
+            log.warning("progress report dropped", action="progress_dropped", reason=str(e))
+            return False
+        return True
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    """Request headers; without a token (a discovery boot) only ``report`` is allowed."""
+    headers = {"User-Agent": "regional-client-agent"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _json(resp: httpx.Response, path: str) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except ValueError as e:
+        raise AgentApiError(f"{path}: answer is not JSON", resp.status_code, path=path) from e
+    if not isinstance(data, dict):
+        raise AgentApiError(f"{path}: answer is not a JSON object", resp.status_code, path=path)
+    return data
+
+
+def _api_error(resp: httpx.Response, path: str) -> AgentApiError:
+    error = None
+    message = resp.text[:300]
+    try:
+        data = resp.json()
+        if isinstance(data, dict):
+            error = data.get("error")
+            message = str(data.get("message") or data.get("detail") or message)
+    except ValueError:
+        pass
+    return AgentApiError(
+        f"{path}: HTTP {resp.status_code}: {message}", resp.status_code, error, path
+    )
+
+
+__all__ = ["AgentApiError", "AgentClient", "Backoff", "Operation", "RetriesExhausted", "Script"]

@@ -1,0 +1,123 @@
+"""FastAPI application factory: routers, error mapping, request metrics, health and metrics.
+
+Errors map to JSON in one place: a :class:`~regional_client.errors.ProvisionError` becomes its
+``http_status`` with ``{"error": code, "message": ..., <fields>}``; a request that does not parse
+or validate becomes 422 with a message naming each bad field (``body.sn: Field required``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from regional_client import __version__
+from regional_client.api import admin, agent
+from regional_client.errors import ProvisionError
+from regional_client.metrics import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from regional_client.runtime import Runtime
+
+API_PREFIX = "/api/v1"
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:10]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "body"
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":
+            msg = f"malformed JSON ({err.get('ctx', {}).get('error', 'parse error')})"
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)
+
+
+class RequestMetrics:
+    """Pure ASGI middleware: request count and latency by route template, method and status."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        m = runtime.metrics
+        self.idc = m.idc
+        self.hist = m.histogram(
+            "regional_client_api_request_seconds",
+            "API request latency",
+            ["route", "method", "status"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.hist.labels(self.idc, path, scope["method"], str(status["code"])).observe(
+                time.perf_counter() - start
+            )
+
+
+def _health_router() -> APIRouter:
+    r = APIRouter(tags=["health"])
+
+    @r.get("/health")
+    async def health(request: Request) -> JSONResponse:
+        rt: Runtime = request.app.state.runtime
+        body = await rt.health()
+        return JSONResponse(body, status_code=200 if body["status"] != "down" else 503)
+
+    @r.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        rt: Runtime = request.app.state.runtime
+        rt.refresh_gauges()
+        return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return r
+
+
+def create_app(runtime: Runtime, extra_routers: list[APIRouter] | None = None) -> FastAPI:
+    app = FastAPI(
+        title="LPMOS Regional Client",
+        version=__version__,
+        description="Agent API (bearer: the task's agent token) and admin API (bearer: admin "
+        "token) of one data center's regional client.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+
+    @app.exception_handler(ProvisionError)
+    async def provision_error(request: Request, exc: ProvisionError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "invalid_request", "message": _validation_message(exc)}, status_code=422
+        )
+
+    app.include_router(agent.router(), prefix=API_PREFIX)
+    app.include_router(_health_router(), prefix=API_PREFIX)
+    app.include_router(admin.router(), prefix=API_PREFIX)
+    for r in [*runtime.routers, *(extra_routers or [])]:
+        app.include_router(r, prefix=API_PREFIX)
+    app.add_middleware(RequestMetrics, runtime=runtime)
+    return app

@@ -1,0 +1,1 @@
+"""Device drivers (switches, BMCs): small interfaces, one module per protocol or vendor."""

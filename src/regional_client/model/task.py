@@ -1,0 +1,212 @@
+"""Task and server records as stored in etcd (SPEC §3), with validated status changes.
+
+Models keep unknown fields (``extra="allow"``): the control plane may add its own, and a
+compare-and-swap update by the regional client must never drop them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from ipaddress import IPv4Address
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from regional_client.model.states import Event, Status, next_status
+from regional_client.store.keys import check_sn, normalize_mac
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class NetworkSpec(_Open):
+    ip: IPv4Address | None = None
+    netmask: IPv4Address | None = None
+    gateway: IPv4Address | None = None
+    dns_servers: list[IPv4Address] = Field(default_factory=list)
+    vlans: list[int] = Field(default_factory=list)
+
+
+class BmcSpec(_Open):
+    ip: str | None = None
+    username: str | None = None
+    password: str | None = None
+    """Clear text or ``enc:...`` (encrypted with the regional client's secrets key)."""
+    type: Literal["ipmi", "redfish"] | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+
+
+class SwitchSpec(_Open):
+    name: str | None = None
+    port: str | None = None
+    vlans: list[int] = Field(default_factory=list)
+    mode: Literal["access", "trunk"] = "access"
+    native_vlan: int | None = Field(None, ge=1, le=4094)
+
+    @field_validator("vlans")
+    @classmethod
+    def _vlans(cls, v: list[int]) -> list[int]:
+        for x in v:
+            if not 1 <= x <= 4094:
+                raise ValueError(f"VLAN {x} outside 1-4094")
+        return v
+
+
+class PxeSpec(_Open):
+    kernel_path: str | None = None
+    initrd_path: str | None = None
+    kernel_params: str | None = None
+
+
+class HardwareScript(_Open):
+    name: str
+    interpreter: str = "/bin/sh"
+    content: str
+    timeout: int = Field(600, ge=1)
+
+
+class Step(_Open):
+    name: str
+    status: Literal["pending", "running", "done", "failed", "skipped"] = "pending"
+    attempts: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+
+
+class Progress(_Open):
+    operation: str | None = None
+    percent: float = Field(0, ge=0, le=100)
+    message: str = ""
+    updated_at: str | None = None
+
+
+class HistoryEntry(_Open):
+    at: str
+    from_: str | None = Field(None, alias="from")
+    to: str
+    by: str
+    reason: str = ""
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=False)
+
+
+class OperationResult(_Open):
+    status: Literal["done", "failed"]
+    attempts: int = 1
+    message: str = ""
+    exit_code: int | None = None
+    finished_at: str | None = None
+
+
+class AgentState(_Open):
+    reported_at: str | None = None
+    """When the agent in the boot ramdisk first reported for this install attempt."""
+    ip: str | None = None
+    last_seen: str | None = None
+
+
+class Task(_Open):
+    task_id: str = ""
+    sn: str
+    mac: str
+    status: Status = Status.PENDING
+    hostname: str | None = None
+    os_type: str | None = None
+    os_version: str | None = None
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    bmc: BmcSpec = Field(default_factory=BmcSpec)
+    switch: SwitchSpec = Field(default_factory=SwitchSpec)
+    pxe: PxeSpec = Field(default_factory=PxeSpec)
+    operations: list[str] = Field(default_factory=lambda: ["hardware_config", "os_install"])
+    operation_retries: int = Field(0, ge=0, le=10)
+    """How often a failed operation may be retried by the agent before the task fails."""
+    results: dict[str, OperationResult] = Field(default_factory=dict)
+    """Per operation: outcome reported by the agent (operationComplete)."""
+    operation_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Extra parameters per operation, handed to the agent by getNextOperation."""
+    hardware_scripts: list[HardwareScript] = Field(default_factory=list)
+    agent: AgentState = Field(default_factory=AgentState)
+    agent_token: str | None = None
+    steps: list[Step] = Field(default_factory=list)
+    progress: Progress = Field(default_factory=Progress)
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    owner: str | None = None
+    """Instance id of the regional client that claimed the task."""
+    claimed_at: str | None = None
+    workflow_state: dict[str, Any] = Field(default_factory=dict)
+    """What the workflow changed and must undo: switch port and its previous config, power
+    actions taken, ... (written before each device change, so a crash can resume or undo)."""
+    created_at: str | None = None
+    updated_at: str | None = None
+    error: str | None = None
+
+    @field_validator("sn")
+    @classmethod
+    def _sn(cls, v: str) -> str:
+        return check_sn(v)
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, v: str) -> str:
+        return normalize_mac(v)
+
+    @field_validator("operations")
+    @classmethod
+    def _ops(cls, v: list[str]) -> list[str]:
+        for op in v:
+            if not op or op in ("none", "reboot") or not op.replace("_", "").isalnum():
+                raise ValueError(f"invalid operation name {op!r}")
+        if len(set(v)) != len(v):
+            raise ValueError("operations must be unique")
+        return v
+
+    # --- derived views --------------------------------------------------------------------
+
+    def next_operation(self) -> str | None:
+        """The first operation not yet done, or None when all are done."""
+        for op in self.operations:
+            r = self.results.get(op)
+            if r is None or r.status != "done":
+                return op
+        return None
+
+    def step(self, name: str) -> Step | None:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        return None
+
+    # --- changes (pure: return nothing, mutate self; callers CAS the result) ---------------
+
+    def transition(self, event: Event, by: str, reason: str = "") -> None:
+        to = next_status(self.status, event)
+        at = now_iso()
+        self.history.append(
+            HistoryEntry(at=at, from_=self.status.value, to=to.value, by=by, reason=reason).dump()
+        )
+        self.status = to
+        self.updated_at = at
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Server(_Open):
+    sn: str
+    macs: list[str] = Field(default_factory=list)
+    ip: str | None = None
+    hardware: dict[str, Any] = Field(default_factory=dict)
+    state: Literal["discovered", "installing", "installed"] = "discovered"
+    task_id: str | None = None
+    first_seen: str | None = None
+    last_seen: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,1 @@
+"""Virtual rack: simulated BMCs, switches and PXE clients for tests and demos."""

@@ -1,0 +1,162 @@
+"""One regional client process: start everything in order, stop it in reverse, handle signals.
+
+Start order: logging and audit → etcd (embedded, if no endpoints) → store → agent service
+(subscribes before the cache loads, so it sees every task) → cache (list + watch) → components
+(DHCP, TFTP, ... see :mod:`regional_client.components`) → HTTP API. Stop is the reverse; on
+SIGTERM/SIGINT the API stops accepting, in-flight work is given ``grace`` seconds, pending
+progress is flushed, and everything left is resumable from etcd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import signal
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from regional_client.agent_api import AgentService
+from regional_client.api.app import create_app
+from regional_client.audit import Audit
+from regional_client.audit_trail import AuditTrail
+from regional_client.cache import Cache
+from regional_client.components import build_components
+from regional_client.config import Config
+from regional_client.heartbeat import Heartbeat, load_instance_id
+from regional_client.logs import get_logger, setup_logging
+from regional_client.runtime import Runtime
+from regional_client.store import EtcdStore
+from regional_client.store.embedded import EmbeddedEtcd
+
+log = get_logger("main")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: :class:`RegionalClient` owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[override]
+        yield
+
+
+class RegionalClient:
+    def __init__(self, config: Config, *, configure_logging: bool = True) -> None:
+        self.config = config
+        self.configure_logging = configure_logging
+        self.runtime: Runtime | None = None
+        self.etcd: EmbeddedEtcd | None = None
+        self.http: _Server | None = None
+        self._http_task: asyncio.Task[Any] | None = None
+        self._started: list[Any] = []
+        self.stopping = asyncio.Event()
+        self.api_port: int | None = None
+
+    async def start(self) -> Runtime:
+        cfg = self.config
+        state = Path(cfg.state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        if self.configure_logging:
+            lg = cfg.logging
+            setup_logging(
+                cfg.idc, lg.level, lg.file, lg.max_size, lg.max_backups, lg.max_age, lg.stderr
+            )
+        audit = Audit(cfg.logging.audit_file or state / "audit.log", cfg.idc)
+        rt = self.runtime = Runtime(cfg, audit=audit)
+        rt.instance_id = load_instance_id(state, cfg.idc)
+        endpoints = list(cfg.etcd.endpoints)
+        if not endpoints:
+            e = cfg.etcd.embedded
+            self.etcd = EmbeddedEtcd(state, e.binary, e.client_port, e.peer_port, e.restart_backoff)
+            endpoints = [await self.etcd.start()]
+        rt.store = EtcdStore(
+            endpoints,
+            username=cfg.etcd.username,
+            password=rt.decrypt(cfg.etcd.password),
+            ca_cert=cfg.etcd.ca_cert,
+            cert_file=cfg.etcd.cert_file,
+            key_file=cfg.etcd.key_file,
+            dial_timeout=cfg.etcd.dial_timeout,
+            request_timeout=cfg.etcd.request_timeout,
+        )
+        await rt.store.connect()
+        rt.trail = AuditTrail(rt.store, rt.keys)
+        audit.add_sink(rt.trail.sink)
+        await rt.trail.start()
+        self._started.append(rt.trail)
+        heartbeat = Heartbeat(rt.store, rt.keys, rt.instance_id)
+        await heartbeat.start()
+        self._started.append(heartbeat)
+        rt.cache = Cache(rt.store, rt.keys)
+        rt.agent = AgentService(rt.store, rt.keys, rt.cache, rt.audit)
+        await rt.agent.start()
+        self._started.append(rt.agent)
+        await rt.cache.start()
+        self._started.append(rt.cache)
+        for svc in build_components(rt):
+            await svc.start()
+            self._started.append(svc)
+        await self._start_http(rt)
+        gc.freeze()  # start-up objects are long-lived: keep them out of every GC pass
+        log.info(
+            "regional client started",
+            action="started",
+            instance=rt.instance_id,
+            port=self.api_port,
+            etcd=",".join(endpoints),
+        )
+        return rt
+
+    async def _start_http(self, rt: Runtime) -> None:
+        app = create_app(rt)
+        conf = uvicorn.Config(
+            app,
+            host=self.config.api.listen_addr,
+            port=self.config.api_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        self.http = _Server(conf)
+        self._http_task = asyncio.get_running_loop().create_task(self.http.serve())
+        while not self.http.started:
+            if self._http_task.done():
+                exc = self._http_task.exception()
+                raise OSError(f"API server failed to start on port {self.config.api_port}: {exc}")
+            await asyncio.sleep(0.02)
+        sock = self.http.servers[0].sockets[0]
+        self.api_port = int(sock.getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.http is not None and self._http_task is not None:
+            self.http.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._http_task, 10)
+        for svc in reversed(self._started):
+            try:
+                await svc.stop()
+            except Exception:
+                log.exception("error while stopping", action="stop_error", service=repr(svc))
+        self._started.clear()
+        rt = self.runtime
+        if rt is not None and rt.store is not None:
+            await rt.store.close()
+        if self.etcd is not None:
+            await self.etcd.stop()
+        if rt is not None:
+            log.info("regional client stopped", action="stopped", instance=rt.instance_id)
+            rt.audit.close()
+
+    async def run_until_signal(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        try:
+            await self.start()
+            await self.stopping.wait()
+            log.info("signal received: shutting down", action="shutdown")
+        finally:
+            await self.stop()

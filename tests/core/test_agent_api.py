@@ -1,0 +1,306 @@
+"""Flow 2 end to end over real HTTP against a real etcd, plus bad input of every kind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from regional_client.server import RegionalClient
+from regional_client.store import EtcdStore, Keys
+from tests.helpers.etcd import EtcdProcess
+from tests.helpers.regional import ADMIN_TOKEN, make_config, started, wait_until
+
+MAC = "52:54:00:12:34:56"
+
+
+def control_plane_task(sn: str, status: str = "approved", **extra: Any) -> dict[str, Any]:
+    """A task as the control plane writes it: plain JSON, no agent token."""
+    task = {
+        "task_id": f"task-{sn}",
+        "sn": sn,
+        "mac": MAC.upper().replace(":", "-"),
+        "status": status,
+        "hostname": f"host-{sn.lower()}",
+        "os_type": "ubuntu",
+        "os_version": "22.04",
+        "network": {"ip": "10.9.0.20", "netmask": "255.255.255.0", "gateway": "10.9.0.1"},
+        "operations": ["hardware_config", "os_install"],
+        "hardware_scripts": [
+            {"name": "raid", "interpreter": "/bin/sh", "content": "echo raid", "timeout": 60}
+        ],
+        "vendor_field": {"kept": True},
+    }
+    task.update(extra)
+    return task
+
+
+@pytest.fixture
+async def rc(etcd_server: EtcdProcess, idc: str, tmp_path: Path) -> AsyncIterator[RegionalClient]:
+    client = await started(make_config(idc, etcd_server.endpoint, tmp_path))
+    yield client
+    await client.stop()
+
+
+@pytest.fixture
+async def http(rc: RegionalClient) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{rc.api_port}/api/v1") as c:
+        yield c
+
+
+async def _token(rc: RegionalClient, sn: str) -> str:
+    rt = rc.runtime
+    assert rt is not None
+    task = await wait_until(lambda: (t := rt.cache.get_task(sn)) and t.agent_token and t)
+    return task.agent_token
+
+
+async def _stored(store: EtcdStore, key: str) -> dict[str, Any]:
+    kv = await store.get(key)
+    assert kv is not None
+    return kv.value
+
+
+async def test_flow2_end_to_end(
+    rc: RegionalClient, http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
+) -> None:
+    sn = "SN-FLOW2"
+    await etcd_store.put(keys.task(sn), control_plane_task(sn))
+    token = await _token(rc, sn)
+    assert len(token) >= 24
+    stored = await _stored(etcd_store, keys.task(sn))
+    assert stored["agent_token"] == token and stored["vendor_field"] == {"kept": True}
+    auth = {"Authorization": f"Bearer {token}"}
+
+    r = await http.post(
+        "/report", json={"sn": sn, "mac": MAC, "hardware": {"cpus": 8}}, headers=auth
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"result": "ok", "status": "installing"}
+    server = await _stored(etcd_store, keys.server(sn))
+    assert server["macs"] == [MAC] and server["hardware"] == {"cpus": 8}
+    assert server["state"] == "installing" and server["task_id"] == f"task-{sn}"
+    assert (await _stored(etcd_store, keys.task(sn)))["agent"]["reported_at"]
+
+    r = await http.post("/device/isInInstallQueue", json={"sn": sn}, headers=auth)
+    assert r.json() == {"result": True}
+
+    r = await http.post("/device/getNextOperation", json={"sn": sn}, headers=auth)
+    assert r.json()["operation"] == "hardware_config"
+
+    r = await http.post("/device/getHardwareConfig", json={"sn": sn}, headers=auth)
+    assert r.json() == {
+        "scripts": [
+            {"name": "raid", "interpreter": "/bin/sh", "content": "echo raid", "timeout": 60}
+        ]
+    }
+
+    r = await http.post(
+        "/progress",
+        json={"sn": sn, "operation": "hardware_config", "percent": 50, "message": "half"},
+        headers=auth,
+    )
+    assert r.json() == {"result": "ok"}
+
+    r = await http.post(
+        "/device/operationComplete",
+        json={"sn": sn, "operation": "hardware_config", "success": True, "message": "raid ok"},
+        headers=auth,
+    )
+    assert r.json() == {"result": "ok", "duplicate": False}
+    task = await _stored(etcd_store, keys.task(sn))
+    assert task["results"]["hardware_config"]["status"] == "done"
+    assert task["progress"]["percent"] == 50  # flushed before the completion was recorded
+
+    r = await http.post("/device/getNextOperation", json={"sn": sn}, headers=auth)
+    body = r.json()
+    assert body["operation"] == "os_install"
+    assert body["params"]["os_type"] == "ubuntu" and body["params"]["hostname"] == "host-sn-flow2"
+
+    r = await http.post(
+        "/device/operationComplete",
+        json={"sn": sn, "operation": "os_install", "success": True},
+        headers=auth,
+    )
+    assert r.status_code == 200
+    task = await _stored(etcd_store, keys.task(sn))
+    assert task["results"]["os_install"]["status"] == "done"
+
+    r = await http.post("/device/getNextOperation", json={"sn": sn}, headers=auth)
+    assert r.json() == {"operation": "reboot", "params": {}}
+
+    # Once the task leaves the queue the agent is told there is nothing to do.
+    await etcd_store.update(keys.task(sn), lambda t: {**t, "status": "completed"})
+    await wait_until(lambda: rc.runtime.cache.get_task(sn).status == "completed")
+    r = await http.post("/device/getNextOperation", json={"sn": sn}, headers=auth)
+    assert r.json() == {"operation": "none", "params": {}}
+    r = await http.post("/device/isInInstallQueue", json={"sn": sn}, headers=auth)
+    assert r.json() == {"result": False}
+
+
+async def test_racing_completions_record_exactly_one(
+    rc: RegionalClient, http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
+) -> None:
+    sn = "SN-RACE"
+    await etcd_store.put(keys.task(sn), control_plane_task(sn))
+    auth = {"Authorization": f"Bearer {await _token(rc, sn)}"}
+    body = {"sn": sn, "operation": "hardware_config", "success": True}
+    rs = await asyncio.gather(
+        *(http.post("/device/operationComplete", json=body, headers=auth) for _ in range(8))
+    )
+    assert all(r.status_code == 200 for r in rs)
+    assert sorted(r.json()["duplicate"] for r in rs) == [False] + [True] * 7
+    task = await _stored(etcd_store, keys.task(sn))
+    assert task["results"]["hardware_config"]["attempts"] == 1
+
+
+async def test_failed_operation_fails_task_after_retries(
+    rc: RegionalClient, http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
+) -> None:
+    sn = "SN-FAILOP"
+    await etcd_store.put(
+        keys.task(sn), control_plane_task(sn, status="installing", operation_retries=1)
+    )
+    auth = {"Authorization": f"Bearer {await _token(rc, sn)}"}
+    fail = {"sn": sn, "operation": "hardware_config", "success": False, "message": "disk 3 bad"}
+    r = await http.post("/device/operationComplete", json=fail, headers=auth)
+    assert r.status_code == 200
+    task = await _stored(etcd_store, keys.task(sn))
+    assert task["status"] == "installing" and task["results"]["hardware_config"]["attempts"] == 1
+    r = await http.post("/device/getNextOperation", json={"sn": sn}, headers=auth)
+    assert r.json()["operation"] == "hardware_config" and r.json()["params"]["attempt"] == 2
+    r = await http.post("/device/operationComplete", json=fail, headers=auth)
+    task = await _stored(etcd_store, keys.task(sn))
+    assert task["status"] == "failed"
+    assert "hardware_config" in task["error"] and "disk 3 bad" in task["error"]
+    assert task["history"][-1]["from"] == "installing" and task["history"][-1]["to"] == "failed"
+
+
+async def test_unknown_server_is_discovered(
+    http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
+) -> None:
+    r = await http.post(
+        "/report", json={"sn": "NEWBOX", "mac": "52:54:00:aa:bb:cc", "hardware": {"mem": 1}}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "discovered"
+    server = await _stored(etcd_store, keys.server("NEWBOX"))
+    assert server["state"] == "discovered" and server["first_seen"]
+    assert await etcd_store.get(keys.task("NEWBOX")) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "needle"),
+    [
+        ("/device/getNextOperation", b"{not json", 422, "malformed JSON"),
+        ("/device/getNextOperation", b"[]", 422, "body"),
+        ("/device/getNextOperation", b"{}", 422, "body.sn: Field required"),
+        ("/report", b'{"sn": "X1"}', 422, "body.mac: Field required"),
+        ("/report", b'{"sn": "X1", "mac": "zz"}', 422, "not a MAC address"),
+        ("/report", b'{"sn": "a/b", "mac": "52:54:00:aa:bb:cc"}', 422, "invalid serial"),
+        ("/progress", b'{"sn": "SN-BAD", "percent": 101}', 422, "body.percent"),
+        ("/device/getNextOperation", b'{"sn": "NOSUCH"}', 404, "unknown serial"),
+        ("/device/getNextOperation", b'{"sn": "SN-BAD"}', 401, "invalid agent token"),
+        (
+            "/device/operationComplete",
+            b'{"sn": "SN-BAD", "operation": "x", "success": "maybe"}',
+            422,
+            "body.success",
+        ),
+    ],
+)
+async def test_bad_input_is_a_clear_error_and_writes_nothing(
+    rc: RegionalClient,
+    http: httpx.AsyncClient,
+    etcd_store: EtcdStore,
+    keys: Keys,
+    path: str,
+    body: bytes,
+    status: int,
+    needle: str,
+) -> None:
+    await etcd_store.put(keys.task("SN-BAD"), control_plane_task("SN-BAD"))
+    token = await _token(rc, "SN-BAD")
+    headers = {"Content-Type": "application/json"}
+    if status != 401:
+        headers["Authorization"] = f"Bearer {token}"
+    else:
+        headers["Authorization"] = "Bearer wrong-token"
+    before = await etcd_store.revision()
+    r = await http.post(path, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    payload = r.json()
+    assert needle in payload["message"], payload
+    assert payload["error"]
+    await asyncio.sleep(0.1)
+    assert await etcd_store.revision() == before
+
+
+async def test_unknown_operation_and_missing_token(
+    rc: RegionalClient, http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
+) -> None:
+    sn = "SN-OPS"
+    await etcd_store.put(keys.task(sn), control_plane_task(sn))
+    auth = {"Authorization": f"Bearer {await _token(rc, sn)}"}
+    before = await etcd_store.revision()
+    r = await http.post(
+        "/device/operationComplete",
+        json={"sn": sn, "operation": "format_everything", "success": True},
+        headers=auth,
+    )
+    assert r.status_code == 422 and "format_everything" in r.json()["message"]
+    r = await http.post("/device/getNextOperation", json={"sn": sn})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert await etcd_store.revision() == before
+
+
+async def test_progress_is_coalesced(
+    rc: RegionalClient, http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
+) -> None:
+    sn = "SN-PROG"
+    await etcd_store.put(keys.task(sn), control_plane_task(sn))
+    auth = {"Authorization": f"Bearer {await _token(rc, sn)}"}
+    await asyncio.sleep(1.1)  # let the token write settle outside the measured window
+    writes_before = rc.runtime.store.writes
+    for pct in range(0, 101, 2):  # 51 reports in well under a second
+        r = await http.post("/progress", json={"sn": sn, "percent": pct, "message": f"p{pct}"},
+                            headers=auth)  # fmt: skip
+        assert r.status_code == 200
+    await asyncio.sleep(1.3)
+    writes = rc.runtime.store.writes - writes_before
+    assert 1 <= writes <= 3, writes
+    task = await _stored(etcd_store, keys.task(sn))
+    assert task["progress"]["percent"] == 100 and task["progress"]["message"] == "p100"
+
+
+async def test_health_metrics_openapi_and_admin_auth(
+    rc: RegionalClient, http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
+) -> None:
+    await etcd_store.put(keys.task("SN-H"), control_plane_task("SN-H", status="pending"))
+    await wait_until(lambda: rc.runtime.cache.get_task("SN-H"))
+    r = await http.get("/health")
+    body = r.json()
+    assert r.status_code == 200 and body["status"] == "ok"
+    assert body["etcd"]["reachable"] and body["etcd"]["revision_lag"] == 0
+    r = await http.get("/metrics")
+    text = r.text
+    assert f'regional_client_tasks_total{{idc="{rc.config.idc}",status="pending"}} 1.0' in text
+    assert "regional_client_api_request_seconds_bucket" in text
+    spec = (await http.get("/openapi.json")).json()
+    assert "/api/v1/device/getNextOperation" in spec["paths"]
+    assert "NextOperationResponse" in spec["components"]["schemas"]
+
+    assert (await http.get("/admin/tasks")).status_code == 401
+    bad = await http.get("/admin/tasks", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+    ok = await http.get("/admin/tasks", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert ok.status_code == 200 and ok.json()["tasks"][0]["sn"] == "SN-H"
+    one = await http.get("/admin/tasks/SN-H", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert one.json()["agent_token"] == "***"
+    audit = (Path(rc.config.state_dir) / "audit.log").read_text()
+    assert '"actor": "ops"' in audit and '"action": "tasks.list"' in audit
+    assert '"action": "auth.denied"' in audit
+    assert ADMIN_TOKEN not in audit
