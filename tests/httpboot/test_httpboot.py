@@ -166,3 +166,10 @@ def test_parse_range() -> None:
     assert parse_range("bytes=0-1,3-4", 10) is None
     assert parse_range("items=0-1", 10) is None
     assert parse_range("bytes=-", 10) is None
+
+
+async def test_files_alias(server: tuple[str, Runtime], payload: bytes) -> None:
+    base, _ = server
+    rc, out, _ = await curl("-f", "-r", "0-9", f"{base}/boot/files/initrds/big.img")
+    assert rc == 0 and out == payload[:10]
+    assert await status_of(f"{base}/boot/files/../secret.txt", "--path-as-is") in (403, 404)

@@ -8,7 +8,8 @@ firmware cannot present tokens. Names are resolved by the same
 ``GET {prefix}/ipxe/{mac}`` returns the server's generated iPXE script, or the default script
 (local boot or discovery) for an unknown MAC, so the DHCP server can hand every iPXE client
 ``http://<server>:<port>/boot/ipxe/${net0/mac}`` (iPXE expands the variable). Other names under
-``ipxe/`` (``boot.ipxe``) are plain files.
+``ipxe/`` (``boot.ipxe``) are plain files. ``{prefix}/files/<name>`` is an alias of
+``{prefix}/<name>`` (the DHCP defaults for UEFI HTTP boot use it).
 """
 
 from __future__ import annotations
@@ -59,10 +60,19 @@ def _ipxe_dir(rt: Any) -> str:
     return "ipxe"
 
 
-def _serve(rt: Any, name: str, media_type: str | None = None) -> Response | FdResponse:
+def _serve(
+    rt: Any, name: str, media_type: str | None = None, fallback: str | None = None
+) -> Response | FdResponse:
+    """Serve ``name`` (or ``fallback`` when ``name`` does not exist) from the TFTP root."""
     m = _metrics(rt)
+    root = SafeRoot(rt.config.tftp.root_dir)
     try:
-        f = SafeRoot(rt.config.tftp.root_dir).open(name)
+        try:
+            f = root.open(name)
+        except NotFound:
+            if fallback is None:
+                raise
+            f = root.open(fallback)
     except NotFound:
         m.request("<not_found>")
         return PlainTextResponse("not found\n", status_code=404)
@@ -86,10 +96,13 @@ def router(prefix: str = "/boot") -> APIRouter:
         except ValidationError:
             return _serve(rt, f"{d}/{name}")
         script = f"{d}/01-{mac.replace(':', '-')}.ipxe"
-        resp = _serve(rt, script, "text/plain")
-        if isinstance(resp, FdResponse):
-            return resp
-        return _serve(rt, f"{d}/default.ipxe", "text/plain")
+        return _serve(rt, script, "text/plain", fallback=f"{d}/default.ipxe")
+
+    @r.api_route(prefix + "/files/{path:path}", methods=["GET", "HEAD"])
+    async def files_alias(path: str, request: Request) -> Any:
+        """``/boot/files/<name>`` is the same file as ``/boot/<name>`` (the DHCP component's
+        default UEFI HTTP boot URLs use this spelling); a real ``files/`` folder wins."""
+        return _serve(request.app.state.runtime, f"files/{path}", fallback=path)
 
     @r.api_route(prefix + "/{path:path}", methods=["GET", "HEAD"])
     async def files(path: str, request: Request) -> Any:
