@@ -176,3 +176,32 @@ async def test_stop_aborts_transfers(tftp_server: ServerFactory) -> None:
     assert isinstance(reply, packets.ErrorPacket) and "shutting down" in reply.message
     assert not server.transfers and not server.running
     s.close()
+
+
+async def test_wildcard_listener_replies_from_the_address_asked(
+    tftp_server: ServerFactory, root: Path
+) -> None:
+    """Listening on 0.0.0.0, a request sent to 127.0.0.5 is answered from 127.0.0.5
+    (IP_PKTINFO), as a PXE client behind a multi-homed server expects."""
+    server = await tftp_server(listen_addr="0.0.0.0:0")
+    assert server.address is not None
+    port = server.address[1]
+    s = udp()
+    s.sendto(_rrq(b"small.txt"), ("127.0.0.5", port))
+    loop = asyncio.get_running_loop()
+    data, addr = await asyncio.wait_for(loop.sock_recvfrom(s, 2000), 3)
+    assert addr[0] == "127.0.0.5" and addr[1] != port
+    assert data[:4] == b"\x00\x03\x00\x01" and data[4:] == (root / "small.txt").read_bytes()
+    s.sendto(packets.encode_ack(1), addr)
+    s.close()
+
+
+async def test_ipv6_loopback_with_curl(tftp_server: ServerFactory, root: Path) -> None:
+    server = await tftp_server(listen_addr="[::1]:0")
+    assert server.address is not None
+    proc = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "--max-time", "20", f"tftp://[::1]:{server.address[1]}/small.txt",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0 and out == (root / "small.txt").read_bytes()
