@@ -1,0 +1,62 @@
+"""Admin API for boot configs: list, show and delete per-MAC PXE configs (audited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from regional_client.api.deps import AdminActor, RuntimeDep
+from regional_client.errors import NotFound
+from regional_client.pxe.service import PxeService
+from regional_client.store.keys import normalize_mac
+
+__all__ = ["router"]
+
+
+def _service(rt: Any) -> PxeService:
+    svc = rt.services.get("pxe")
+    if svc is None:
+        raise NotFound("the PXE component is not running")
+    return svc
+
+
+def router() -> APIRouter:
+    r = APIRouter(tags=["pxe"])
+
+    @r.get("/admin/pxe/configs")
+    async def list_configs(actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
+        svc = _service(rt)
+        configs = await svc.list()
+        rt.audit.record(actor, "pxe.configs.list", "pxe", count=len(configs))
+        return {"configs": configs, "default_action": svc.generator.config.default_action}
+
+    @r.get("/admin/pxe/config/{mac}")
+    async def get_config(mac: str, actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
+        svc = _service(rt)
+        try:
+            mac = normalize_mac(mac)
+            info = await svc.get(mac)
+        except Exception as e:
+            rt.audit.record(actor, "pxe.config.get", mac, result=str(e))
+            raise
+        rt.audit.record(actor, "pxe.config.get", mac, sn=info.get("sn"))
+        return info
+
+    @r.delete("/admin/pxe/config/{mac}")
+    async def delete_config(mac: str, actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
+        svc = _service(rt)
+        try:
+            mac = normalize_mac(mac)
+        except Exception as e:
+            rt.audit.record(actor, "pxe.config.delete", mac, result=str(e))
+            raise
+        removed = await svc.remove(mac)
+        if not removed:
+            rt.audit.record(actor, "pxe.config.delete", mac, result="not found")
+            raise NotFound(f"no PXE config for {mac}", mac=mac)
+        names = [str(p.relative_to(svc.generator.root)) for p in removed]
+        rt.audit.record(actor, "pxe.config.delete", mac, files=names)
+        return {"mac": mac, "removed": names}
+
+    return r

@@ -1,0 +1,12 @@
+"""Read-only TFTP server (RFC 1350/2347/2348/2349/7440): sans-IO session + asyncio shell.
+
+Layout: ``packets`` (codec), ``session`` (transfer state machine, time passed in), ``paths``
+(safe name resolution, shared with HTTP boot), ``source`` (the ``FileSource`` hook), ``server``
+(sockets), ``stats`` (metrics), ``api`` (admin router), ``client`` (a small test/bench client).
+"""
+
+from regional_client.tftp.paths import SafeRoot
+from regional_client.tftp.server import TftpServer
+from regional_client.tftp.source import FileSource, MemoryData, ResponseData, RootSource
+
+__all__ = ["FileSource", "MemoryData", "ResponseData", "RootSource", "SafeRoot", "TftpServer"]
