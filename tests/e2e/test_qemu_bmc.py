@@ -7,6 +7,7 @@ default run. The full network boot is in ``test_qemu_pxe.py`` (``RC_QEMU=1``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from regional_client.errors import DriverError
 from regional_client.rack.qemu_bmc import QemuPower, QmpClient, VmSpec, qemu_command, serve
 from tests.helpers.cli import ENV
 
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def wait_for(pred: Callable[[], object], timeout: float = 20.0) -> None:
+def wait_for(pred: Callable[[], object], timeout: float = 60.0) -> None:
     end = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > end:
@@ -125,9 +127,8 @@ def test_reset_in_place_through_qmp(tmp_path: Path, pwfile: Path) -> None:
 def test_a_vm_that_exits_reads_as_off(vm: tuple[int, QemuPower], pwfile: Path) -> None:
     port, power = vm
     ipmi(port, pwfile, "power", "on")
-    with pytest.raises(Exception):  # noqa: B017 - the monitor goes away mid-answer or after
-        QmpClient(power.qmp_socket).execute("quit")
-        QmpClient(power.qmp_socket).execute("query-status")
+    with contextlib.suppress(DriverError, OSError):  # QEMU may close before it answers
+        QmpClient(power.qmp_socket, timeout=30).execute("quit")
     wait_for(lambda: not power.running())
     assert ipmi(port, pwfile, "power", "status") == "Chassis Power is off"
     # power on again works from there
