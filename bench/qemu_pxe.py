@@ -14,6 +14,9 @@ firmware gets its address from our DHCP and loads over our TFTP
   initrd;
 * ``bios-http``: the NIC's iPXE ROM → our DHCP hands it its per-MAC iPXE script URL → script,
   kernel and initrd over HTTP boot (no TFTP at all);
+* ``bios-dnsmasq``: the peer — as ``bios``, but dnsmasq serves DHCP and TFTP (our DHCP and TFTP
+  are off; the workflow, PXE generator, BMC and agent API are ours). ``--firmware compare`` runs
+  ``bios`` and ``bios-dnsmasq`` back to back and prints the ratio of VM start → agent report;
 
 the initrd (bench/qemu_artifacts.sh: Debian kernel, busybox-static, the sh agent) takes an
 address with ``udhcpc`` and runs the agent, which reads ``regional_url``, ``sn`` and
@@ -46,13 +49,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_IP = "10.98.0.1"
+BOOT_PHASE = "VM start -> agent report (whole boot)"
 VM_IP = "10.98.0.50"
 MAC = "52:54:00:98:00:50"
 SN = "QEMU0001"
 BRIDGE, TAP = "rcqbr0", "rcqtap0"
 PXELINUX = Path("/usr/lib/PXELINUX/pxelinux.0")
 LDLINUX = Path("/usr/lib/syslinux/modules/bios/ldlinux.c32")
-VARIANTS = ("bios", "uefi", "bios-http")
+VARIANTS = ("bios", "uefi", "bios-http", "bios-dnsmasq")
 GRUBNET = Path("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed")
 
 
@@ -120,11 +124,18 @@ def outer(args: argparse.Namespace) -> int:
     subprocess.run(["sh", str(REPO / "bench" / "qemu_artifacts.sh"), str(cache)], check=True)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="rcq-run-"))
     results = []
-    chosen = {"both": ("bios", "uefi"), "all": VARIANTS}.get(args.firmware, (args.firmware,))
+    chosen = {"both": ("bios", "uefi"), "all": VARIANTS, "compare": ("bios", "bios-dnsmasq")}.get(
+        args.firmware, (args.firmware,)
+    )
     for fw in chosen:
         r = run_one(fw, cache, workdir, args.timeout)
         results.append(r)
         print_result(r)
+    boot = {r["firmware"]: r.get("phases", {}).get(BOOT_PHASE) for r in results}
+    if boot.get("bios") and boot.get("bios-dnsmasq"):
+        print(f"VM start -> agent report: ours {boot['bios']:.2f} s, dnsmasq "
+              f"{boot['bios-dnsmasq']:.2f} s, ratio ours/dnsmasq "
+              f"{boot['bios'] / boot['bios-dnsmasq']:.2f}")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     print(f"work dir (serial logs, regional client log): {workdir}")
@@ -163,6 +174,8 @@ def rc_config(work: Path, tftp: Path, firmware: str) -> dict[str, Any]:
         "tftp_server": SERVER_IP,
         "lease_time": "10m",
     }
+    if firmware == "bios-dnsmasq":
+        dhcp["enabled"] = False  # dnsmasq serves DHCP and TFTP; tftp_server sets regional_url
     if firmware == "bios":
         # The NIC's iPXE ROM identifies as iPXE; hand it pxelinux.0 (over TFTP) instead of the
         # per-MAC iPXE script, so this run exercises pxelinux + our TFTP.
@@ -174,7 +187,11 @@ def rc_config(work: Path, tftp: Path, firmware: str) -> dict[str, Any]:
         "state_dir": str(work / "state"),
         "api": {"listen_addr": "0.0.0.0"},
         "dhcp": dhcp,
-        "tftp": {"enabled": True, "root_dir": str(tftp), "listen_addr": f"{SERVER_IP}:69"},
+        "tftp": {
+            "enabled": firmware != "bios-dnsmasq",
+            "root_dir": str(tftp),
+            "listen_addr": f"{SERVER_IP}:69",
+        },
         "http_boot": {"enabled": True},
         "pxe": {
             "config_dir": str(tftp / "pxelinux.cfg"),
@@ -227,6 +244,21 @@ def task_doc(bmc_port: int, bmc_password: str) -> dict[str, Any]:
     }
 
 
+def start_dnsmasq(work: Path, tftp: Path) -> subprocess.Popen[bytes]:
+    """The peer: DHCP (same static binding, no ping check) and TFTP from the same root."""
+    cmd = ["dnsmasq", "--keep-in-foreground", "--port=0", f"--interface={BRIDGE}",
+           "--bind-interfaces", "--user=root", "--no-ping",
+           f"--pid-file={work / 'dnsmasq.pid'}", f"--dhcp-leasefile={work / 'dnsmasq.leases'}",
+           "--dhcp-range=10.98.0.100,10.98.0.120,10m", f"--dhcp-host={MAC},{VM_IP}",
+           "--dhcp-boot=pxelinux.0", "--enable-tftp", f"--tftp-root={tftp}", "--log-dhcp",
+           f"--log-facility={work / 'dnsmasq.log'}"]  # fmt: skip
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    time.sleep(0.5)
+    if p.poll() is not None:
+        raise RuntimeError(f"dnsmasq exited with {p.returncode}")
+    return p
+
+
 def ts(iso: str | None) -> float | None:
     if not iso:
         return None
@@ -266,6 +298,7 @@ def phases(task: dict[str, Any], events: list[tuple[float, str]], log: list[dict
         ("DHCP lease -> agent report (HTTP boot)", None if sent else first_lease, reported),
         ("operations (hw config + os_install)", reported, ops_done),
         ("cleanup -> completed", ops_done, completed),
+        (BOOT_PHASE, t_start, reported),
         ("total: approved -> completed", t_approved, completed),
     ]
     return {name: round(b - a, 2) for name, a, b in marks if a is not None and b is not None}
@@ -283,6 +316,7 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
     cfg = config_from_dict(rc_config(work, tftp, args.firmware), env={})
     rc = RegionalClient(cfg)
     await rc.start()
+    peer = start_dnsmasq(work, tftp) if args.firmware == "bios-dnsmasq" else None
     password = secrets.token_urlsafe(12)
     firmware = "uefi" if args.firmware == "uefi" else "bios"
     spec = VmSpec(name=f"vm-{args.firmware}", mac=MAC, tap=TAP, firmware=firmware,
@@ -317,13 +351,16 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         power.close()
         sim.stop()
+        if peer is not None:
+            peer.terminate()
+            peer.wait(10)
         await rc.stop()
     return result
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--firmware", choices=(*VARIANTS, "both", "all"), default="bios")
+    ap.add_argument("--firmware", choices=(*VARIANTS, "both", "all", "compare"), default="bios")
     ap.add_argument("--cache", default=os.environ.get("RC_QEMU_CACHE", "/tmp/rcq-cache"),
                     help="kernel/initrd cache (built by bench/qemu_artifacts.sh)")  # fmt: skip
     ap.add_argument("--workdir", help="logs and TFTP root (default: a new temporary directory)")
