@@ -106,11 +106,14 @@ def run_one(firmware: str, cache: Path, workdir: Path, timeout: float) -> dict[s
                "--inner", "--firmware", firmware, "--cache", str(cache),
                "--workdir", str(workdir / firmware), "--timeout", str(timeout)]  # fmt: skip
         p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout + 60)
-        sys.stderr.write(p.stderr[-4000:] if p.returncode else "")
-        lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
-        if not lines:
-            return {"firmware": firmware, "status": "error", "error": p.stdout[-2000:]}
-        return json.loads(lines[-1])
+        if p.returncode:
+            sys.stderr.write(f"inner run exited with {p.returncode}:\n{p.stderr[-3000:]}\n")
+        out = workdir / firmware / "result.json"
+        if out.exists():
+            r = dict(json.loads(out.read_text()))
+            r["load_average"] = round(os.getloadavg()[0], 1)
+            return r
+        return {"firmware": firmware, "status": "error", "error": p.stderr[-3000:]}
     finally:
         delete_netns(ns)
 
@@ -146,7 +149,7 @@ def print_result(r: dict[str, Any]) -> None:
     print(f"== {r.get('firmware')}: task {r.get('status')} {r.get('error') or ''}")
     for name, secs in (r.get("phases") or {}).items():
         print(f"  {name:<42} {secs:7.2f} s")
-    for k in ("agent_ip", "tftp_files"):
+    for k in ("agent_ip", "tftp_files", "load_average"):
         if k in r:
             print(f"  {k}: {r[k]}")
 
@@ -348,6 +351,8 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
             bmc_history=bmc.state.history,
             vm_starts=power.starts,
         )  # fmt: skip
+        # written before the cleanup, so a slow or failing shutdown cannot lose the result
+        (work / "result.json").write_text(json.dumps(result))
     finally:
         power.close()
         sim.stop()
@@ -369,7 +374,7 @@ def main() -> int:
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inner:
-        print(json.dumps(asyncio.run(inner(args))), flush=True)
+        asyncio.run(inner(args))
         return 0
     return outer(args)
 

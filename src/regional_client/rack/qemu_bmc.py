@@ -118,7 +118,7 @@ def qemu_command(spec: VmSpec, boot: str, qmp_socket: Path, ovmf_vars: Path | No
 class QmpClient:
     """A minimal synchronous QMP client: connect, negotiate, run one command, close."""
 
-    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+    def __init__(self, path: Path, timeout: float = 10.0) -> None:
         self.path = path
         self.timeout = timeout
 
