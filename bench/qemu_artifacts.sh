@@ -1,10 +1,11 @@
 #!/bin/sh
 # Build the boot artifacts of the real-PXE end-to-end run (bench/qemu_pxe.py) into a cache dir:
 #   vmlinuz      the Debian kernel, extracted from the linux-image package (never installed)
-#   initrd.img   busybox-static + the virtio/e1000 NIC modules + /init + the POSIX-sh agent
+#   busybox      the static busybox from the busybox-static package (never installed)
+#   initrd.img   that busybox + the virtio/e1000 NIC modules + /init + the POSIX-sh agent
 #                (src/regional_client/agent/agent.sh)
 # Usage: bench/qemu_artifacts.sh [CACHE_DIR]     (default: $RC_QEMU_CACHE or /tmp/rcq-cache)
-# Needs: apt-get (download only), dpkg-deb, busybox-static (/bin/busybox must be static), xz.
+# Needs: apt-get (download only), dpkg-deb, xz, gzip.
 # The kernel is fetched once; the initrd is rebuilt every run (cheap: it carries the agent).
 set -eu
 
@@ -43,14 +44,22 @@ if [ ! -s "$CACHE/vmlinuz" ] || [ ! -d "$CACHE/modules" ]; then
 fi
 
 # ---- initrd --------------------------------------------------------------------------------
-file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' ||
-    ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' ||
-    { echo "/bin/busybox is not static: apt-get install busybox-static" >&2; exit 1; }
+# ---- busybox-static: downloaded and extracted too (it conflicts with the `busybox` package
+# other tests install, so it is never installed) ----------------------------------------------
+if [ ! -x "$CACHE/busybox" ]; then
+    rm -rf "$CACHE/dl" "$CACHE/bb"
+    mkdir -p "$CACHE/dl"
+    (cd "$CACHE/dl" && apt-get -o APT::Sandbox::User=root download busybox-static > /dev/null)
+    dpkg-deb -x "$CACHE"/dl/busybox-static_*.deb "$CACHE/bb"
+    [ -x "$CACHE/bb/bin/busybox" ] || { echo "no bin/busybox in busybox-static" >&2; exit 1; }
+    cp "$CACHE/bb/bin/busybox" "$CACHE/busybox"
+    rm -rf "$CACHE/dl" "$CACHE/bb"
+fi
 ROOT=$CACHE/initrd-root
 rm -rf "$ROOT"
 mkdir -p "$ROOT/bin" "$ROOT/sbin" "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp" \
     "$ROOT/lib/modules" "$ROOT/etc" "$ROOT/usr/share/udhcpc" "$ROOT/usr/bin" "$ROOT/usr/sbin"
-cp /bin/busybox "$ROOT/bin/busybox"
+cp "$CACHE/busybox" "$ROOT/bin/busybox"
 ln -s busybox "$ROOT/bin/sh"
 cp "$CACHE"/modules/*.ko "$ROOT/lib/modules/"
 cp "$AGENT" "$ROOT/bin/lpmos-agent"
@@ -105,7 +114,7 @@ poweroff -f
 EOF
 chmod 755 "$ROOT/init"
 
-(cd "$ROOT" && find . | busybox cpio -o -H newc 2> /dev/null | gzip -1) > "$CACHE/initrd.img.tmp"
+(cd "$ROOT" && find . | "$CACHE/busybox" cpio -o -H newc 2> /dev/null | gzip -1) > "$CACHE/initrd.img.tmp"
 mv "$CACHE/initrd.img.tmp" "$CACHE/initrd.img"
 rm -rf "$ROOT"
 echo "$CACHE/vmlinuz $(wc -c < "$CACHE/vmlinuz") bytes; $CACHE/initrd.img $(wc -c < "$CACHE/initrd.img") bytes"
