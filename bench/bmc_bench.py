@@ -36,11 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from regional_client.audit import Audit  # noqa: E402
-from regional_client.config.bmc import BmcConfig  # noqa: E402
-from regional_client.drivers.bmc.base import BmcTarget  # noqa: E402
-from regional_client.drivers.bmc.controller import BmcController  # noqa: E402
-from regional_client.metrics import Metrics  # noqa: E402
+from regional_client.audit import Audit
+from regional_client.config.bmc import BmcConfig
+from regional_client.drivers.bmc.base import BmcTarget
+from regional_client.drivers.bmc.controller import BmcController
+from regional_client.metrics import Metrics
 
 PHASES = ("power_status", "set_boot_pxe", "power_reset")
 Result = dict[str, tuple[float, list[float]]]  # phase -> (wall seconds, latencies)

@@ -187,6 +187,7 @@ class AgentService:
         success: bool,
         message: str = "",
         exit_code: int | None = None,
+        output: str | None = None,
     ) -> dict[str, Any]:
         task = self.authenticate(sn, token)
         if operation not in task.operations:
@@ -216,7 +217,10 @@ class AgentService:
                 status=status, attempts=attempts, message=message[:4000],
                 exit_code=exit_code, finished_at=at,
             )  # fmt: skip
-            old.setdefault("results", {})[operation] = res.model_dump(mode="json")
+            rec = res.model_dump(mode="json")
+            if output:
+                rec["output_tail"] = output[-8000:]  # the end says why; the agent keeps the rest
+            old.setdefault("results", {})[operation] = rec
             old["updated_at"] = at
             if not success and attempts > cur.operation_retries:
                 cur.transition(Event.FAIL, f"agent:{sn}", f"operation {operation} failed")

@@ -1,9 +1,10 @@
-"""Wiring of the optional components (DHCP, TFTP/PXE/HTTP boot, BMC, switch, workflow).
+"""Wiring of the optional components (BMC, switch, DHCP, TFTP/PXE/HTTP boot, workflow).
 
 Each builder looks at its config section, constructs its service with explicit dependencies,
 registers its admin router and health check on the runtime, and returns the service (or None
 when the section is disabled). :class:`~regional_client.server.RegionalClient` starts them in
-the order returned and stops them in reverse.
+the order of :data:`BUILDERS` and stops them in reverse; the workflow comes last because it
+drives all the others.
 """
 
 from __future__ import annotations
@@ -11,12 +12,46 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from regional_client.dhcp.component import build_dhcp
 from regional_client.drivers.bmc.component import build_bmc
 from regional_client.runtime import Runtime
 
 Builder = Callable[[Runtime], Any]
 
-BUILDERS: list[Builder] = [build_bmc]
+
+def build_switch(rt: Runtime) -> Any:
+    cfg = rt.config.switch
+    if not cfg.enabled or not cfg.switches():
+        return None
+    from regional_client.drivers.switch.api import router
+    from regional_client.drivers.switch.manager import SwitchManager
+
+    mgr = SwitchManager(cfg, audit=rt.audit, metrics=rt.metrics, decrypt=rt.decrypt)
+    rt.services["switch"] = mgr
+    rt.routers.append(router())
+    return mgr
+
+
+def build_workflow(rt: Runtime) -> Any:
+    if not rt.config.workflow.enabled:
+        return None
+    from regional_client.workflow.devices import Devices
+    from regional_client.workflow.engine import Workflow
+
+    s = rt.services
+    devices = Devices(
+        switch=s.get("switch"), pxe=s.get("pxe"), dhcp=s.get("dhcp"), bmc=s.get("bmc")
+    )
+    wf = Workflow(
+        rt.config.workflow, rt.store, rt.keys, rt.cache, devices, rt.metrics, rt.audit,
+        rt.instance_id, rt.agent.ensure_agent_token,
+    )  # fmt: skip
+    s["workflow"] = wf
+    rt.health_checks["workflow"] = lambda: {"ok": True, "running": len(wf.running())}
+    return wf
+
+
+BUILDERS: list[Builder] = [build_bmc, build_switch, build_dhcp, build_workflow]
 
 
 def build_components(rt: Runtime) -> list[Any]:

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+import regional_client.agent as agent_pkg
 from regional_client.store import EtcdStore, Keys
 from tests.agent.conftest import MAC, Regional, free_port
 from tests.helpers.regional import wait_until
 
-AGENT_SH = Path(__file__).resolve().parents[2] / "src/regional_client/agent/agent.sh"
+AGENT_SH = agent_pkg.AGENT_SH
 DUMP = "for f in /proc/[0-9]*/cmdline; do tr '\\000' ' ' < \"$f\" 2>/dev/null; echo; done"
 
 
@@ -158,6 +159,46 @@ async def test_sh_agent_waits_for_regional_client(
         "hardware_config": "done",
         "os_install": "done",
     }
+
+
+async def test_sh_agent_fake_sys_tree_and_missing_interpreter(
+    busybox_bin: Path, regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
+) -> None:
+    """sn from DMI (``sn=auto``), MAC from the first NIC with link, inventory from AGENT_SYS;
+    a script whose interpreter is absent fails with 127."""
+    sys_root = tmp_path / "sys"
+    dmi = sys_root / "class/dmi/id"
+    dmi.mkdir(parents=True)
+    (dmi / "sys_vendor").write_text("Dell Inc.\n")
+    (dmi / "product_name").write_text('PowerEdge "R650"\n')
+    (dmi / "product_serial").write_text("SN-SH-DMI\n")
+    for name, mac, carrier in (("eno1", "AA:00:00:00:00:01", "0"), ("eno2", MAC, "1")):
+        nic = sys_root / "class/net" / name
+        (nic / "device").mkdir(parents=True)
+        (nic / "address").write_text(mac + "\n")
+        (nic / "carrier").write_text(carrier + "\n")
+    disk = sys_root / "block/sda"
+    (disk / "queue").mkdir(parents=True)
+    (disk / "size").write_text("2048\n")
+    (disk / "queue/rotational").write_text("1\n")
+    (sys_root / "block/loop0").mkdir()
+    sn = "SN-SH-DMI"
+    scripts = [{"name": "py", "interpreter": "python3", "content": "print(1)", "timeout": 5}]
+    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text(f"regional_url={regional.url}/ sn=auto agent_token={token} agent_once=1\n")
+    code, out = await run_sh_agent(busybox_bin, cmdline, AGENT_SYS=str(sys_root))
+    assert code == 0, out
+    kv = await etcd_store.get(keys.server(sn))
+    assert kv is not None
+    inv = kv.value["hardware"]
+    assert kv.value["macs"] == [MAC]
+    assert inv["system"] == {"vendor": "Dell Inc.", "product": 'PowerEdge "R650"',
+                             "serial": "SN-SH-DMI"}  # fmt: skip
+    assert inv["disks"] == [{"name": "sda", "size_bytes": 2048 * 512, "rotational": True}]
+    assert [n["name"] for n in inv["nics"]] == ["eno1", "eno2"]
+    res = (await _task(etcd_store, keys, sn))["results"]["hardware_config"]
+    assert (res["status"], res["exit_code"]) == ("failed", 127)
 
 
 async def test_sh_agent_bad_token_and_unreachable(

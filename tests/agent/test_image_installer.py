@@ -17,7 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from regional_client.agent.client import AgentClient, Backoff
 from regional_client.agent.installers import ImageInstaller
+from regional_client.agent.loop import LoopConfig, Outcome, run_loop
+from regional_client.agent.operations import OpContext
+from regional_client.store import EtcdStore, Keys
+from tests.agent.conftest import MAC, Regional
 
 IMAGE = os.urandom(3 * 1024 * 1024 + 123)
 
@@ -212,3 +217,40 @@ async def test_dropped_connection_resumes_with_range(www: tuple[str, Path], tmp_
     assert len(proxy.requests) == 2
     assert b"range: bytes=" in proxy.requests[1].lower()
     assert b"range" not in proxy.requests[0].lower()
+
+
+async def test_truncated_compressed_stream_fails(www: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = www
+    cut = (root / "disk.raw.gz").read_bytes()[:100_000]
+    (root / "cut.raw.gz").write_bytes(cut)
+    target = tmp_path / "t.img"
+    result = await _fast().install(
+        {"url": f"{url}/cut.raw.gz", "sha256": _sha(cut), "target": str(target)}, Progress()
+    )
+    assert not result.success and "ends early" in result.message and not target.exists()
+
+
+async def test_os_install_with_image_through_the_real_regional_client(
+    www: tuple[str, Path], regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
+) -> None:
+    """The image's URL, checksum and target come from the task's ``operation_params``."""
+    url, root = www
+    sn = "SN-IMAGE-1"
+    target = tmp_path / "disk.img"
+    params = {
+        "installer": "image",
+        "url": f"{url}/disk.raw.xz",
+        "sha256": _sha((root / "disk.raw.xz").read_bytes()),
+        "target": str(target),
+    }
+    token = await regional.add_task(
+        etcd_store, keys, sn, operations=["os_install"], operation_params={"os_install": params}
+    )
+    async with AgentClient(regional.url, token, sn, backoff=Backoff(0.05, maximum=0.2)) as c:
+        outcome = await run_loop(c, {}, MAC, OpContext(c), LoopConfig(reboot_cmd=None))
+    assert outcome is Outcome.REBOOT
+    assert target.read_bytes() == IMAGE
+    kv = await etcd_store.get(keys.task(sn))
+    assert kv is not None
+    res = kv.value["results"]["os_install"]
+    assert res["status"] == "done" and "sha256 verified" in res["message"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import pytest
+
 from regional_client.agent import inventory
 from regional_client.agent.inventory import parse_cpu_list, parse_lan_print, primary_mac
+from regional_client.agent.main import main
 
 CPUINFO_BLOCK = """processor\t: {n}
 vendor_id\t: GenuineIntel
@@ -181,3 +185,16 @@ def test_parse_lan_print() -> None:
         "gateway": "10.20.30.1",
     }
     assert parse_lan_print("Set in Progress : Set Complete\n") is None
+
+
+def test_dry_run_takes_sn_from_dmi_and_mac_from_nics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = fake_tree(tmp_path / "root")
+    cmdline = tmp_path / "cmdline"
+    cmdline.write_text("regional_url=http://127.0.0.1:9/ sn=auto agent_token=do-not-print\n")
+    assert main(["--cmdline", str(cmdline), "--root", str(root), "--dry-run", "--no-bmc"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out)
+    assert report["sn"] == "S123456X9" and report["mac"] == "ac:1f:6b:00:00:01"
+    assert report["hardware"]["cpu"]["count"] == 8 and "do-not-print" not in out

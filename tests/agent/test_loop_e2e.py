@@ -13,6 +13,7 @@ from regional_client.agent.loop import LoopConfig, Outcome, run_loop
 from regional_client.agent.operations import OpContext
 from regional_client.store import EtcdStore, Keys
 from tests.agent.conftest import MAC, Regional
+from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import wait_until
 
 FAST = Backoff(initial=0.05, maximum=0.2)
@@ -140,3 +141,66 @@ async def test_discovery_boot_without_token_reports_then_idles(
     assert outcome is Outcome.NOT_IN_QUEUE
     server = await _stored(etcd_store, keys.server(sn))
     assert server["state"] == "discovered" and server["hardware"] == {"cpu": {"count": 4}}
+
+
+async def test_task_deleted_mid_operation_sends_agent_idle(
+    regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
+) -> None:
+    """The task disappears while a hardware script runs: the agent goes idle, no crash."""
+    sn = "SN-AGENT-DELETED"
+    gate = tmp_path / "gate"
+    scripts = [{"name": "wait", "interpreter": "/bin/sh",
+                "content": f"while [ ! -e {gate} ]; do sleep 0.05; done"}]  # fmt: skip
+    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    async with AgentClient(regional.url, token, sn, backoff=FAST) as client:
+        agent = asyncio.create_task(
+            run_loop(client, {}, MAC, OpContext(client), _loop_cfg(tmp_path, once=True))
+        )
+        assert regional.rc is not None and regional.rc.runtime is not None
+        cache = regional.rc.runtime.cache
+        await wait_until(lambda: cache.get_task(sn).progress.operation == "hardware_config")
+        await etcd_store.delete(keys.task(sn))
+        await wait_until(lambda: cache.get_task(sn) is None)
+        gate.write_text("go")
+        outcome = await asyncio.wait_for(agent, timeout=30)
+    assert outcome is Outcome.NOT_IN_QUEUE
+    assert not (tmp_path / "rebooted").exists()
+
+
+async def test_agent_rides_out_an_etcd_outage(
+    own_etcd: EtcdProcess, idc: str, tmp_path: Path
+) -> None:
+    """etcd dies before the agent reports: the regional client answers 503, the agent backs
+    off and retries, and finishes once etcd is back."""
+    sn = "SN-AGENT-ETCD-DOWN"
+    regional = Regional(idc, own_etcd, tmp_path / "rc")
+    await regional.start()
+    store = EtcdStore([own_etcd.endpoint], dial_timeout=3, request_timeout=5)
+    await store.connect()
+    try:
+        token = await regional.add_task(store, Keys(idc), sn)
+        own_etcd.kill9()
+        retries: list[float] = []
+
+        async def sleep(delay: float) -> None:
+            retries.append(delay)
+            await asyncio.sleep(delay)
+
+        async with AgentClient(regional.url, token, sn, backoff=FAST, sleep=sleep) as client:
+            agent = asyncio.create_task(
+                run_loop(client, {}, MAC, OpContext(client), _loop_cfg(tmp_path))
+            )
+            await wait_until(lambda: retries, timeout=60)
+            assert not agent.done()
+            await asyncio.to_thread(own_etcd.start)
+            outcome = await asyncio.wait_for(agent, timeout=120)
+        assert outcome is Outcome.REBOOT
+        kv = await store.get(Keys(idc).task(sn))
+        assert kv is not None
+        assert {k: v["status"] for k, v in kv.value["results"].items()} == {
+            "hardware_config": "done",
+            "os_install": "done",
+        }
+    finally:
+        await store.close()
+        await regional.stop()

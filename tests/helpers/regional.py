@@ -55,3 +55,74 @@ async def started(config: Config) -> RegionalClient:
     rc = RegionalClient(config)
     await rc.start()
     return rc
+
+
+class RcProcess:
+    """``regional-client run`` as a child process (so a test can SIGKILL it), fixed API port."""
+
+    def __init__(self, config: dict[str, Any], workdir: Path) -> None:
+        import yaml
+
+        from tests.helpers.etcd import free_port
+
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = config.get("api_port") or free_port()
+        config = {**config, "api_port": self.port}
+        self.config_file = workdir / "rc.yaml"
+        self.config_file.write_text(yaml.safe_dump(config))
+        self.proc: Any = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self, timeout: float = 30.0) -> None:
+        import subprocess
+        import sys
+
+        import httpx
+
+        from tests.helpers.cli import ENV
+
+        log = open(self.workdir / f"stdout-{self.starts}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "regional_client", "run", "-c", str(self.config_file)],
+            env=ENV, stdout=log, stderr=log,
+        )  # fmt: skip
+        log.close()
+        self.starts += 1
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        async with httpx.AsyncClient() as http:
+            while loop.time() < end:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"regional client exited with {self.proc.returncode}")
+                try:
+                    r = await http.get(f"{self.url}/api/v1/health", timeout=1)
+                    if r.status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("regional client did not come up")
+
+    def kill9(self) -> None:
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -5,6 +5,11 @@ loop, ``operations`` and ``installers`` do the work; ``main`` is the ``regional-
 command; ``agent.sh`` is the same protocol in POSIX sh for busybox-only ramdisks.
 """
 
+from pathlib import Path
+
 from regional_client.agent.main import add_parser, main
 
-__all__ = ["add_parser", "main"]
+AGENT_SH = Path(__file__).with_name("agent.sh")
+"""The POSIX-sh agent, for building busybox initrds (``sh agent.sh [CMDLINE_FILE]``)."""
+
+__all__ = ["AGENT_SH", "add_parser", "main"]

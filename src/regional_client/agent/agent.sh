@@ -29,7 +29,8 @@ IDLE=${AGENT_IDLE:-30}
 BACKOFF_MAX=${AGENT_BACKOFF_MAX:-30}
 MAX_TRIES=${AGENT_MAX_TRIES:-0}
 NOOP_STEPS=${AGENT_NOOP_STEPS:-3}
-TMP=$(mktemp -d /tmp/lpmos-agent.XXXXXX) || exit 1
+mkdir -p "${TMPDIR:-/tmp}"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lpmos-agent.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
@@ -200,8 +201,14 @@ inventory() {
         iv_nics="$iv_nics$iv_sep{\"name\":\"$iv_n\",\"mac\":\"$iv_mac\",\"carrier\":$iv_car}"
         iv_sep=,
     done
+    iv_dmi=$SYS/class/dmi/id
+    iv_vendor=$(cat "$iv_dmi/sys_vendor" 2>/dev/null | json_str)
+    iv_product=$(cat "$iv_dmi/product_name" 2>/dev/null | json_str)
+    iv_serial=$(cat "$iv_dmi/product_serial" 2>/dev/null | json_str)
     printf '{"agent":"sh","cpu":{"count":%s,"model":"%s"},"memory":{"total_bytes":%s},' \
         "${iv_cpus:-0}" "$iv_model" "$((${iv_mem:-0} * 1024))"
+    printf '"system":{"vendor":"%s","product":"%s","serial":"%s"},' \
+        "$iv_vendor" "$iv_product" "$iv_serial"
     printf '"disks":[%s],"nics":[%s]}' "$iv_disks" "$iv_nics"
 }
 

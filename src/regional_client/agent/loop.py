@@ -81,7 +81,14 @@ async def run_loop(
             return Outcome.REBOOT
         ran += 1
         log.info("operation started", action="operation_start", operation=op.name)
-        result = await dispatch(op.name, op.params, ctx)
+        try:
+            result = await dispatch(op.name, op.params, ctx)
+        except AgentApiError as e:
+            if e.status in (401, 403):
+                raise
+            log.warning("operation abandoned", action="operation_abandoned", reason=str(e))
+            await sleep(cfg.failure_pause)
+            continue  # the task went away or changed; the next poll says what to do
         log.info(
             "operation finished",
             action="operation_done",

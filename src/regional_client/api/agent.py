@@ -50,6 +50,7 @@ class OperationCompleteRequest(_Req):
     operation: str = Field(min_length=1, max_length=64)
     success: bool
     message: str = Field("", max_length=65536)
+    output: str | None = Field(None, max_length=1 << 20, description="script/installer output")
     exit_code: int | None = None
 
 
@@ -106,7 +107,13 @@ def router() -> APIRouter:
         svc, token = _ctx(request)
         return _json(
             await svc.operation_complete(
-                body.sn, token, body.operation, body.success, body.message, body.exit_code
+                body.sn,
+                token,
+                body.operation,
+                body.success,
+                body.message,
+                body.exit_code,
+                body.output,
             )
         )
 

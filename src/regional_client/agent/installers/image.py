@@ -19,6 +19,7 @@ refused, so the agent cannot overwrite the system it runs from.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import lzma
 import os
@@ -44,7 +45,11 @@ class _Restart(Exception):
 
 @dataclass
 class _Sink:
-    """Where bytes go: hashes the compressed stream, decompresses, writes to ``fd``."""
+    """Where bytes go: hashes the (compressed) stream, decompresses, writes to ``fd``.
+
+    Hashing, decompression and the write of one chunk run in a worker thread while the next
+    chunk is read from the network (at most one chunk in flight, so order is kept).
+    """
 
     fd: int
     compression: str
@@ -52,27 +57,56 @@ class _Sink:
     written: int = 0
     hasher: Any = field(default_factory=hashlib.sha256)
     decomp: Any = None
+    batch: int = 1 << 20
+    pending: asyncio.Future[None] | None = None
+    buf: bytearray = field(default_factory=bytearray)
 
     def __post_init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
+        assert self.pending is None and not self.buf, "drain() before reset()"
         self.received = self.written = 0
         self.hasher = hashlib.sha256()
-        self.decomp = {
-            "gzip": lambda: zlib.decompressobj(wbits=47),
-            "xz": lzma.LZMADecompressor,
-            "none": lambda: None,
-        }[self.compression]()
+        self.decomp = _decompressor(self.compression)
         os.lseek(self.fd, 0, os.SEEK_SET)
 
     async def feed(self, chunk: bytes) -> None:
+        """Take a network chunk; batches of ``batch`` bytes go to the worker thread."""
         self.received += len(chunk)
+        self.buf += chunk
+        if len(self.buf) >= self.batch:
+            await self._wait()
+            data, self.buf = bytes(self.buf), bytearray()
+            self.pending = asyncio.ensure_future(asyncio.to_thread(self._process, data))
+
+    async def drain(self) -> None:
+        """Write everything received so far (re-raising a write error)."""
+        await self._wait()
+        if self.buf:
+            data, self.buf = bytes(self.buf), bytearray()
+            await asyncio.to_thread(self._process, data)
+
+    async def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            await pending
+
+    def _process(self, chunk: bytes) -> None:
         self.hasher.update(chunk)
         data = self.decomp.decompress(chunk) if self.decomp is not None else chunk
         if data:
-            await asyncio.to_thread(_write_all, self.fd, data)
+            _write_all(self.fd, data)
             self.written += len(data)
+
+
+def _decompressor(compression: str) -> Any:
+    """A streaming decompressor for ``compression`` (None for ``none``)."""
+    if compression == "gzip":
+        return zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, auto-detected
+    if compression == "xz":
+        return lzma.LZMADecompressor()
+    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -157,16 +191,22 @@ class ImageInstaller:
             fd, is_file = _open_target(target_path)
         except OSError as e:
             return OpResult(False, f"cannot open {target_path}: {e.strerror}", exit_code=2)
+        sink = _Sink(fd, compression, batch=self.chunk_size)
         try:
-            sink = _Sink(fd, compression)
             step = float(params.get("progress_step", 5))
             await self._download(url, sink, params.get("size"), step, progress)
+            await sink.drain()
             await asyncio.to_thread(os.fsync, fd)
         except (httpx.HTTPError, OSError, zlib.error, lzma.LZMAError, _Restart) as e:
             _discard(target_path, is_file)
             return OpResult(False, f"image download failed: {type(e).__name__}: {e}", exit_code=1)
         finally:
+            with contextlib.suppress(Exception):
+                await sink.drain()  # no worker may write after the close
             os.close(fd)
+        if sink.decomp is not None and not sink.decomp.eof:
+            _discard(target_path, is_file)
+            return OpResult(False, f"{compression} stream ends early (truncated image?)", None, 1)
         got = sink.hasher.hexdigest()
         if got != digest.lower():
             _discard(target_path, is_file)
@@ -196,6 +236,7 @@ class ImageInstaller:
                 except (httpx.TransportError, _Restart, _ServerError) as e:
                     if attempt + 1 >= self.attempts:
                         raise
+                    await sink.drain()
                     if isinstance(e, _Restart):
                         sink.reset()
                     log.warning(
@@ -225,7 +266,7 @@ class ImageInstaller:
                 raise _Restart("server ignored the Range request")
             total = _total_size(resp, sink.received, size)
             last = -step
-            async for chunk in resp.aiter_raw(self.chunk_size):
+            async for chunk in resp.aiter_raw():
                 await sink.feed(chunk)
                 if total:
                     pct = min(99.0, 100.0 * sink.received / total)

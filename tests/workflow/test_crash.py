@@ -1,0 +1,128 @@
+"""Crash safety: SIGKILL the regional client at every step boundary and in the middle of every
+step, restart it, and every task still completes with exactly one power action per attempt;
+and two instances on one IDC never run the same task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from regional_client.store import EtcdStore, Keys, WatchEvent
+from regional_client.workflow.engine import STEPS
+from tests.helpers.etcd import EtcdProcess
+from tests.helpers.regional import RcProcess
+from tests.workflow.harness import Bench
+
+
+def _rc_config(bench: Bench, idc: str, etcd: EtcdProcess, state: Path) -> dict[str, Any]:
+    cfg = bench.config(agent_timeout="6s")
+    cfg.update({
+        "idc": idc, "state_dir": str(state), "api": {"listen_addr": "127.0.0.1"},
+        "etcd": {"endpoints": [etcd.endpoint]}, "dhcp": {"enabled": False},
+        "tftp": {"enabled": False},
+        "logging": {"level": "info", "file": str(state / "rc.log"), "stderr": False},
+    })  # fmt: skip
+    return cfg
+
+
+async def _wait_status(store: EtcdStore, keys: Keys, sns: list[str], timeout: float) -> dict:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        tasks = {sn: (await store.get(keys.task(sn))).value for sn in sns}
+        if all(t["status"] in ("completed", "failed") for t in tasks.values()):
+            return tasks
+        if loop.time() > end:
+            raise AssertionError({sn: (t["status"], t.get("steps")) for sn, t in tasks.items()})
+        await asyncio.sleep(0.2)
+
+
+async def _kill_when(store: EtcdStore, keys: Keys, sn: str, step: str, status: str,
+                     rc: RcProcess) -> None:  # fmt: skip
+    """SIGKILL the regional client the moment ``sn``'s ``step`` reaches ``status``."""
+    start = await store.revision()
+
+    def hit(ev: WatchEvent) -> bool:
+        if ev.kind != "put" or not ev.key.endswith(f"/{sn}/task"):
+            return False
+        wanted = {status, "skipped"} if status == "done" else {status}  # pxe/dhcp: no device
+        return any(s.get("name") == step and s.get("status") in wanted
+                   for s in (ev.value or {}).get("steps", []))  # fmt: skip
+
+    kv = await store.get(keys.task(sn))
+    if kv is not None and hit(WatchEvent("put", kv.key, kv.value, kv.mod_revision)):
+        rc.kill9()
+        return
+    async for ev in store.watch_prefix(keys.machines_prefix, start + 1):
+        if hit(ev):
+            rc.kill9()
+            return
+
+
+POINTS = [(step, when) for step in STEPS[:-1] for when in ("running", "done")]
+
+
+@pytest.mark.slow
+async def test_sigkill_at_every_step_boundary_and_midstep(
+    etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str, tmp_path: Path
+) -> None:
+    bench = Bench(etcd_store, keys, len(POINTS), tmp_path)
+    bench.switch.command_delay = 0.05  # a CLI that takes its time: "mid-step" is observable
+    await bench.start()
+    rc = RcProcess(_rc_config(bench, idc, etcd_server, tmp_path / "state"), tmp_path / "rc")
+    bench.regional_url = rc.url
+    try:
+        await rc.start()
+        for node, (step, when) in zip(bench.nodes, POINTS, strict=True):
+            killer = asyncio.create_task(_kill_when(etcd_store, keys, node.sn, step, when, rc))
+            await bench.approve_all([node])
+            await asyncio.wait_for(killer, 60)
+            assert rc.proc.poll() is not None, f"not killed at {step}/{when}"
+            await rc.start()
+            t = (await _wait_status(etcd_store, keys, [node.sn], 90))[node.sn]
+            assert t["status"] == "completed", (step, when, t.get("error"), t.get("steps"))
+            power = t.get("workflow_state", {}).get("power", {})
+            attempts = 2 if power.get("recycled") else 1
+            st = node.bmc.state
+            assert st.power_ons + st.resets == attempts, (step, when, st.history, power)
+            assert (bench.port(node).mode, bench.port(node).access_vlan) == ("access", 200)
+            assert (st.boot_device, st.boot_persistent) == ("disk", True)
+        assert rc.starts == len(POINTS) + 1
+    finally:
+        rc.stop()
+        await bench.stop()
+
+
+@pytest.mark.slow
+async def test_two_instances_never_run_the_same_task(
+    etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str, tmp_path: Path
+) -> None:
+    bench = Bench(etcd_store, keys, 10, tmp_path)
+    await bench.start()
+    a = RcProcess(_rc_config(bench, idc, etcd_server, tmp_path / "a"), tmp_path / "rc-a")
+    b = RcProcess(_rc_config(bench, idc, etcd_server, tmp_path / "b"), tmp_path / "rc-b")
+    bench.regional_url = a.url  # agents may talk to either: both serve the same tasks
+    try:
+        await asyncio.gather(a.start(), b.start())
+        await bench.approve_all()
+        tasks = await _wait_status(etcd_store, keys, [n.sn for n in bench.nodes], 120)
+        owners = set()
+        for node in bench.nodes:
+            t = tasks[node.sn]
+            assert t["status"] == "completed", t.get("error")
+            claims = [h for h in t["history"] if h["to"] == "installing"]
+            assert len(claims) == 1, claims
+            owners.add(claims[0]["by"])
+            st = node.bmc.state
+            assert st.power_ons + st.resets == 1, st.history
+        assert len(owners) >= 1
+    finally:
+        with contextlib.suppress(Exception):
+            a.stop()
+        with contextlib.suppress(Exception):
+            b.stop()
+        await bench.stop()

@@ -1,0 +1,221 @@
+"""The install workflow against simulated BMCs (ipmitool → IPMI simulator), a switch emulator
+over real SSH and scripted agents over real HTTP, with a real etcd."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from regional_client.cli.task import transition
+from regional_client.model import Event
+from regional_client.server import RegionalClient
+from regional_client.store import EtcdStore, Keys
+from tests.helpers.etcd import EtcdProcess
+from tests.helpers.regional import make_config, started, wait_until
+from tests.workflow.harness import Bench
+
+
+async def _bench(store: EtcdStore, keys: Keys, n: int, tmp: Path) -> Bench:
+    b = Bench(store, keys, n, tmp)
+    await b.start()
+    return b
+
+
+@pytest.fixture
+async def bench(etcd_store: EtcdStore, keys: Keys, tmp_path: Path) -> AsyncIterator[Bench]:
+    b = await _bench(etcd_store, keys, 4, tmp_path)
+    yield b
+    await b.stop()
+
+
+async def _rc(bench: Bench, etcd: EtcdProcess, idc: str, tmp: Path, **wf: Any) -> RegionalClient:
+    rc = await started(make_config(idc, etcd.endpoint, tmp / "rc", **bench.config(**wf)))
+    bench.regional_url = f"http://127.0.0.1:{rc.api_port}"
+    return rc
+
+
+async def _task(store: EtcdStore, keys: Keys, sn: str) -> dict[str, Any]:
+    kv = await store.get(keys.task(sn))
+    assert kv is not None
+    return kv.value
+
+
+async def _settled(store: EtcdStore, keys: Keys, sns: list[str], timeout: float = 90) -> dict:
+    out: dict[str, dict] = {}
+
+    async def done() -> bool:
+        for sn in sns:
+            out[sn] = await _task(store, keys, sn)
+        return all(t["status"] in ("completed", "failed") for t in out.values())
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await done():
+        if loop.time() > end:
+            raise AssertionError({sn: (t["status"], t.get("steps")) for sn, t in out.items()})
+        await asyncio.sleep(0.2)
+    return out
+
+
+def _assert_clean(bench: Bench, nodes: list) -> None:
+    for node in nodes:
+        port = bench.port(node)
+        assert (port.mode, port.access_vlan) == ("access", 200), node.sn
+        st = node.bmc.state
+        assert (st.boot_device, st.boot_persistent) == ("disk", True), node.sn
+
+
+async def test_twenty_tasks_complete_and_everything_is_put_back(
+    etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str, tmp_path: Path
+) -> None:
+    bench = await _bench(etcd_store, keys, 20, tmp_path)
+    rc = await _rc(bench, etcd_server, idc, tmp_path)
+    try:
+        await bench.approve_all()
+        tasks = await _settled(etcd_store, keys, [n.sn for n in bench.nodes], timeout=180)
+        assert {t["status"] for t in tasks.values()} == {"completed"}, {
+            sn: t.get("error") for sn, t in tasks.items()
+        }
+        _assert_clean(bench, bench.nodes)
+        for node in bench.nodes:
+            t = tasks[node.sn]
+            assert [s["status"] for s in t["steps"]] == ["done", "skipped", "skipped", "done",
+                                                         "done", "done"]  # fmt: skip
+            assert node.bmc.state.power_ons + node.bmc.state.resets == 1, node.bmc.state.history
+            assert t["progress"]["percent"] == 100 and t["owner"] == rc.runtime.instance_id
+            assert [h["to"] for h in t["history"]][-2:] == ["installing", "completed"]
+        server = (await etcd_store.get(keys.server(bench.nodes[0].sn))).value
+        assert server["state"] == "installed"
+        # One switch, 20 servers, 40 port changes: applied in batches (fewer config sessions).
+        config_sessions = sum(1 for c in bench.switch.commands if c.startswith("conf"))
+        assert config_sessions < 40, config_sessions
+        # The per-task audit trail holds switch commands, BMC commands, agent calls, steps.
+        trail = await rc.runtime.trail.read(bench.nodes[0].sn)
+        actions = [r["action"] for r in trail]
+        assert "task.claim" in actions and "agent.report" in actions
+        assert any(a.startswith("switch") for a in actions), actions
+        assert any(a.startswith("bmc") for a in actions), actions
+        text = str(trail)
+        assert "bmc-secret-pw" not in text and "switch-secret-pw" not in text
+        metrics = rc.runtime.metrics.render().decode()
+        assert f'regional_client_step_seconds_count{{idc="{idc}",step="power"}} 20.0' in metrics
+    finally:
+        await rc.stop()
+        await bench.stop()
+
+
+async def test_switch_refusal_fails_then_retry_completes(
+    bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    node = bench.nodes[0]
+    bench.switch.refuse = [r"switchport access vlan 100"]
+    rc = await _rc(bench, etcd_server, idc, tmp_path)
+    try:
+        await bench.approve_all([node])
+        t = (await _settled(etcd_store, keys, [node.sn]))[node.sn]
+        assert t["status"] == "failed"
+        assert t["error"].startswith("step switch:"), t["error"]
+        assert (bench.port(node).mode, bench.port(node).access_vlan) == ("access", 200)
+        assert node.bmc.state.power_ons + node.bmc.state.resets == 0
+        bench.switch.refuse = []
+        await transition(etcd_store, keys, node.sn, Event.RETRY, "test")
+        t = (await _settled(etcd_store, keys, [node.sn]))[node.sn]
+        assert t["status"] == "completed", t.get("error")
+        _assert_clean(bench, [node])
+    finally:
+        await rc.stop()
+
+
+async def test_bmc_timeout_rolls_back_switch(
+    bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    node = bench.nodes[1]
+    node.bmc.state.stall = True
+    rc = await _rc(bench, etcd_server, idc, tmp_path, power_timeout="15s", step_retries=0)
+    try:
+        await bench.approve_all([node])
+        t = (await _settled(etcd_store, keys, [node.sn]))[node.sn]
+        assert t["status"] == "failed"
+        assert t["error"].startswith("step power:") and "127.0.0.1" in t["error"], t["error"]
+        assert (bench.port(node).mode, bench.port(node).access_vlan) == ("access", 200)
+        assert t.get("workflow_state") in (None, {}) or "rollback incomplete" in t["error"]
+        node.bmc.state.stall = False
+        await transition(etcd_store, keys, node.sn, Event.RETRY, "test")
+        t = (await _settled(etcd_store, keys, [node.sn]))[node.sn]
+        assert t["status"] == "completed", t.get("error")
+        _assert_clean(bench, [node])
+    finally:
+        await rc.stop()
+
+
+async def test_silent_agent_gets_one_more_power_cycle_then_fails(
+    bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    node = bench.nodes[2]
+    node.silent = True
+    rc = await _rc(bench, etcd_server, idc, tmp_path, agent_timeout="3s")
+    try:
+        await bench.approve_all([node])
+        t = (await _settled(etcd_store, keys, [node.sn]))[node.sn]
+        assert t["status"] == "failed"
+        assert t["error"].startswith("step agent: agent did not report"), t["error"]
+        st = node.bmc.state
+        assert st.power_ons + st.resets == 2, st.history  # the first boot + exactly one more
+        _assert_clean(bench, [node])
+    finally:
+        await rc.stop()
+
+
+async def test_failed_operation_fails_task_and_rolls_back(
+    bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    node = bench.nodes[3]
+    node.fail_operation = "os_install"
+    rc = await _rc(bench, etcd_server, idc, tmp_path)
+    try:
+        await bench.approve_all([node])
+        t = (await _settled(etcd_store, keys, [node.sn]))[node.sn]
+        assert t["status"] == "failed"
+        assert "os_install" in t["error"] and "noop installer asked to fail" in t["error"]
+        await wait_until(lambda: bench.port(node).access_vlan == 200, timeout=20)
+        await wait_until(lambda: node.bmc.state.boot_device == "disk", timeout=20)
+        _assert_clean(bench, [node])
+    finally:
+        await rc.stop()
+
+
+async def test_delete_during_install_cleans_up(
+    bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    node = bench.nodes[0]
+    node.silent = True  # stays in the agent step until we delete it
+    rc = await _rc(bench, etcd_server, idc, tmp_path, agent_timeout="60s")
+    try:
+        await bench.approve_all([node])
+
+        async def in_agent_step() -> bool:
+            t = await _task(etcd_store, keys, node.sn)
+            return any(
+                s["name"] == "agent" and s["status"] == "running" for s in t.get("steps", [])
+            )
+
+        for _ in range(200):
+            if await in_agent_step():
+                break
+            await asyncio.sleep(0.1)
+        assert bench.port(node).access_vlan == 100
+        await etcd_store.delete(keys.task(node.sn))
+        await wait_until(lambda: bench.port(node).access_vlan == 200, timeout=20)
+        await wait_until(lambda: node.bmc.state.boot_device == "disk", timeout=20)
+        _assert_clean(bench, [node])
+    finally:
+        await rc.stop()
