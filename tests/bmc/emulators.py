@@ -26,11 +26,55 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (IP SAN) and its key, written as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-bmc")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "bmc.crt", directory / "bmc.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 class SushyEmulator:
     """One emulator process serving ``count`` fake systems (``sys0``...) behind basic auth."""
 
-    def __init__(self, workdir: Path, count: int, username: str, password: str) -> None:
+    def __init__(
+        self, workdir: Path, count: int, username: str, password: str, tls: bool = False
+    ) -> None:
         self.workdir = workdir
+        self.tls = tls
+        self.cert: Path | None = None
         self.count = count
         self.username = username
         self.port = free_tcp_port()
@@ -42,7 +86,7 @@ class SushyEmulator:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def _write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -60,12 +104,17 @@ class SushyEmulator:
             for i, (u, n) in enumerate(zip(self.systems, self.names, strict=True))
         ]
         cfg = self.workdir / "emulator.conf"
-        cfg.write_text(
+        text = (
             "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
             f"SUSHY_EMULATOR_STATE_DIR = {str(self.workdir / 'state')!r}\n"
             f"SUSHY_EMULATOR_AUTH_FILE = {str(htpasswd)!r}\n"
             f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}\n"
         )
+        if self.tls:
+            self.cert, key = self_signed_cert(self.workdir)
+            text += f"SUSHY_EMULATOR_SSL_CERT = {str(self.cert)!r}\n"
+            text += f"SUSHY_EMULATOR_SSL_KEY = {str(key)!r}\n"
+        cfg.write_text(text)
         return cfg
 
     def start(self, timeout: float = 30) -> None:
@@ -87,7 +136,8 @@ class SushyEmulator:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sushy-emulator exited: {self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(self.url + "/redfish/v1/", timeout=1).status_code == 200:
+                r = httpx.get(self.url + "/redfish/v1/", timeout=1, verify=False)
+                if r.status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -101,6 +151,7 @@ class SushyEmulator:
             f"{self.url}/redfish/v1/Systems/{self.systems[i]}",
             auth=(self.username, self._password),
             timeout=5,
+            verify=str(self.cert) if self.cert else True,
         )
         r.raise_for_status()
         return r.json()

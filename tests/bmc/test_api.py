@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,9 @@ TOKEN = "admin-token-for-tests"
 
 
 @pytest.fixture
-def api(tmp_path: Path, sim_bmc: SimBmc) -> tuple[httpx.AsyncClient, Path, dict[str, Any]]:
+async def api(
+    tmp_path: Path, sim_bmc: SimBmc
+) -> AsyncIterator[tuple[httpx.AsyncClient, Path, dict[str, Any]]]:
     cfg = config_from_dict({"idc": "t1", "bmc": FAST}, env={})
     cfg.api.admin_tokens = [AdminToken(name="ops", sha256=hash_token(TOKEN))]
     audit_path = tmp_path / "audit.jsonl"
@@ -48,7 +51,9 @@ def api(tmp_path: Path, sim_bmc: SimBmc) -> tuple[httpx.AsyncClient, Path, dict[
         base_url="http://test",
         headers={"Authorization": f"Bearer {TOKEN}"},
     )
-    return client, audit_path, tasks
+    yield client, audit_path, tasks
+    await client.aclose()
+    rt.audit.close()
 
 
 async def test_get_and_post_power(api, sim_bmc: SimBmc) -> None:

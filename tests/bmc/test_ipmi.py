@@ -179,13 +179,16 @@ async def test_password_never_in_argv_environ_logs_or_audit(
     t = ipmi_target(sim_bmc)
     leaks: list[str] = []
     seen_pids: set[int] = set()
+    children_seen: list[int] = []
     pw_dirs: list[str] = []
     needle = PASSWORD.encode()
 
     async def sample() -> None:
         while True:
-            for pid in _ipmitool_pids(sim_bmc.port):
-                seen_pids.add(pid)
+            seen_pids.update(_ipmitool_pids(sim_bmc.port))
+            kids = _children(os.getpid())
+            children_seen.extend(kids)
+            for pid in kids:
                 for what in ("cmdline", "environ"):
                     if needle in _read_proc(pid, what):
                         leaks.append(f"{pid}/{what}")
@@ -197,6 +200,7 @@ async def test_password_never_in_argv_environ_logs_or_audit(
         await h.ctl.power_on(t)
     sampler.cancel()
     assert seen_pids, "no ipmitool process was observed: the test proved nothing"
+    assert seen_pids & set(children_seen), "ipmitool was not seen as our child"
     assert not leaks
     # the password file lived only for the call
     assert pw_dirs and not _existing(set(pw_dirs))
@@ -258,6 +262,17 @@ def _ipmitool_pids(port: int) -> list[int]:
         if argv and argv[0].endswith(b"ipmitool") and str(port).encode() in argv:
             pids.append(int(d.rsplit("/", 1)[1]))
     return pids
+
+
+def _children(ppid: int) -> list[int]:
+    """Every process whose parent is ``ppid`` (ipmitool and anything else we started)."""
+    out = []
+    for d in glob.glob("/proc/[0-9]*"):
+        stat = _read_proc(int(d.rsplit("/", 1)[1]), "stat")
+        fields = stat.rsplit(b")", 1)[-1].split()
+        if len(fields) > 1 and int(fields[1]) == ppid:
+            out.append(int(d.rsplit("/", 1)[1]))
+    return out
 
 
 def _read_proc(pid: int, what: str) -> bytes:

@@ -175,3 +175,29 @@ async def test_session_reuse_one_connection(make_harness, emulator) -> None:
 
 def test_emulator_log_has_no_password(emulator) -> None:
     assert PASSWORD not in Path(emulator.log_path).read_text()
+
+
+@pytest.fixture(scope="module")
+def tls_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SushyEmulator]:
+    emu = SushyEmulator(tmp_path_factory.mktemp("sushy-tls"), 1, USER, PASSWORD, tls=True)
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+async def test_tls_verification_is_configurable(make_harness, tls_emulator, json_log) -> None:
+    t = rf_target(tls_emulator, 0)
+    strict = make_harness(**{**RF, "redfish": {"scheme": "https"}, "retries": 2})
+    with pytest.raises(BmcError, match="TLS certificate not trusted") as ei:
+        await strict.ctl.power_status(t)
+    assert t.name in str(ei.value)
+    assert not any('"bmc_retry"' in line for line in json_log.lines)  # not worth retrying
+    await strict.ctl.stop()
+
+    pinned = make_harness(**{**RF, "redfish": {"ca_bundle": str(tls_emulator.cert)}})
+    assert await pinned.ctl.power_status(t) is PowerState.OFF
+    await pinned.ctl.stop()
+
+    lax = make_harness(**{**RF, "redfish": {"verify_tls": False}})
+    assert await lax.ctl.power_status(t) is PowerState.OFF
+    await lax.ctl.stop()

@@ -141,3 +141,18 @@ async def test_bad_boot_device_is_rejected_before_any_call() -> None:
     t = ctl.target_for({"bmc": {"ip": "127.0.0.1", "password": "p"}})
     with pytest.raises(ValidationError, match="boot device must be one of"):
         await ctl.set_boot_device(t, "floppy")
+
+
+def test_target_from_task_model() -> None:
+    from regional_client.model.task import Task
+
+    task = Task(sn="SN-M1", mac="52:54:00:00:00:01", bmc={"ip": "127.0.0.1", "password": "p"})
+    ctl = BmcController(BmcConfig(protocol="redfish"), Metrics("t1"), Audit(None, "t1"))
+    t = ctl.target_for(task)
+    assert (t.sn, t.host, t.type, t.username, t.password) == (
+        "SN-M1",
+        "127.0.0.1",
+        "redfish",
+        "admin",
+        "p",
+    )

@@ -83,7 +83,7 @@ class Bench:
 
     def config(self, **workflow: Any) -> dict[str, Any]:
         wf = {"agent_timeout": "20s", "power_timeout": "30s", "step_timeout": "30s",
-              "step_retries": 1, "retry_backoff": "200ms"}  # fmt: skip
+              "step_retries": 2, "retry_backoff": "200ms"}  # fmt: skip
         wf.update(workflow)
         return {
             "switch": {
@@ -104,7 +104,7 @@ class Bench:
             },
             "bmc": {
                 "enabled": True,
-                "timeout": "5s",
+                "timeout": "10s",
                 "retries": 1,
                 "retry_backoff": "200ms",
                 "power_timeout": "10s",

@@ -126,3 +126,41 @@ async def test_two_instances_never_run_the_same_task(
         with contextlib.suppress(Exception):
             b.stop()
         await bench.stop()
+
+
+@pytest.mark.slow
+async def test_sigterm_leaves_tasks_resumable(
+    etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str, tmp_path: Path
+) -> None:
+    bench = Bench(etcd_store, keys, 2, tmp_path)
+    await bench.start()
+    rc = RcProcess(_rc_config(bench, idc, etcd_server, tmp_path / "state"), tmp_path / "rc")
+    bench.regional_url = rc.url
+    slow = {"os_install": {"installer": "noop", "steps": 6, "delay": 0.5}}
+    try:
+        await rc.start()
+        for node in bench.nodes:
+            await etcd_store.put(keys.task(node.sn), bench.task(node, operation_params=slow))
+        await _kill_when(etcd_store, keys, bench.nodes[0].sn, "agent", "running", rc)
+        # _kill_when SIGKILLs; do the graceful variant on the restarted process instead.
+        await rc.start()
+        await asyncio.sleep(1.0)
+        t0 = asyncio.get_running_loop().time()
+        rc.stop()  # SIGTERM
+        assert rc.proc.returncode == 0
+        assert asyncio.get_running_loop().time() - t0 < 20
+        for node in bench.nodes:
+            t = (await etcd_store.get(keys.task(node.sn))).value
+            assert t["status"] in ("installing", "completed"), t.get("error")
+        await rc.start()
+        tasks = await _wait_status(etcd_store, keys, [n.sn for n in bench.nodes], 90)
+        for node in bench.nodes:
+            assert tasks[node.sn]["status"] == "completed", tasks[node.sn].get("error")
+            st = node.bmc.state
+            power = tasks[node.sn].get("workflow_state", {}).get("power", {})
+            assert st.power_ons + st.resets == (2 if power.get("recycled") else 1)
+        log = (tmp_path / "state" / "rc.log").read_text()
+        assert '"action": "shutdown"' in log
+    finally:
+        rc.stop()
+        await bench.stop()

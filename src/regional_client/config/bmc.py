@@ -22,12 +22,12 @@ class IpmiOptions(Section):
     """Path or name of the ipmitool binary."""
     interface: Literal["lanplus", "lan"] = "lanplus"
     """``-I``: lanplus is IPMI 2.0 (RMCP+); plain lan only for very old BMCs."""
-    cipher_suite: int | None = Field(3, ge=0, le=17)
+    cipher_suite: int | None = Field(default=3, ge=0, le=17)
     """``-C``: 3 (AES-128, HMAC-SHA1) is what nearly every BMC supports. None lets ipmitool
     negotiate, which costs ~10 s a call against some BMCs."""
-    retransmit_timeout: int = Field(1, ge=1, le=60)
+    retransmit_timeout: int = Field(default=1, ge=1, le=60)
     """``-N``: seconds between lanplus retransmissions."""
-    retransmits: int = Field(2, ge=0, le=10)
+    retransmits: int = Field(default=2, ge=0, le=10)
     """``-R``: retransmissions of one request before ipmitool gives up."""
     privilege: Literal["ADMINISTRATOR", "OPERATOR", "USER"] = "ADMINISTRATOR"
     """``-L``: session privilege level."""
@@ -59,21 +59,22 @@ class BmcConfig(Section):
     default_username: str = "admin"
     default_password: str | None = None
     """May be ``enc:...`` (see ``regional-client secret encrypt``)."""
-    default_port: int | None = Field(None, ge=1, le=65535)
+    default_port: int | None = Field(default=None, ge=1, le=65535)
     """Port when a task gives none (None: 623 for IPMI, 443/80 for Redfish)."""
     timeout: Duration = 30.0
     """Upper bound of one BMC call (one ipmitool run, one HTTP request)."""
-    retries: int = Field(3, ge=0)
+    retries: int = Field(default=3, ge=0)
     """Extra attempts of a call that timed out or failed on the network (not auth failures)."""
     retry_backoff: Duration = 1.0
     """Pause before the first retry; doubles each time."""
-    max_concurrent: int = Field(20, ge=1)
+    max_concurrent: int = Field(default=20, ge=1)
     """BMC operations running at once across all servers."""
     power_timeout: Duration = 120.0
-    """How long a power change may take to be seen when read back (some BMCs apply it late)."""
+    """How long a power change may take to be seen when read back (some BMCs apply it late);
+    the command is re-issued once, half-way, if the BMC still reports the old state."""
     poll_interval: Duration = 1.0
     """Pause between read-backs while waiting for a power change."""
-    verify_attempts: int = Field(3, ge=1, le=10)
+    verify_attempts: int = Field(default=3, ge=1, le=10)
     """Times a boot-device change is issued and read back before the BMC is reported as
     ignoring it."""
     ipmi: IpmiOptions = Field(default_factory=IpmiOptions)

@@ -34,6 +34,7 @@ import json
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -278,9 +279,16 @@ class IpmiSimulator:
     ) -> SimBmc:
         if not _is_loopback(address):
             raise ValueError(f"simulated BMCs listen on loopback only, not {address}")
+        _anchor_socket()
         bmc = SimBmc(state, port=port, address=address, backend=backend, lock=self.lock)
         self.bmcs.append(bmc)
+        _wake_io_thread()  # select on the new socket now, not at the I/O thread's next timeout
         return bmc
+
+    def remove(self, bmc: SimBmc) -> None:
+        """Stop serving one BMC (its port is closed)."""
+        self.bmcs.remove(bmc)
+        _release_sockets([bmc.serversocket])
 
     def by_port(self, port: int) -> SimBmc:
         for b in self.bmcs:
@@ -302,8 +310,7 @@ class IpmiSimulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        for b in self.bmcs:
-            _release_socket(b.serversocket)
+        _release_sockets([b.serversocket for b in self.bmcs])
         self.bmcs.clear()
 
     def __enter__(self) -> IpmiSimulator:
@@ -314,18 +321,42 @@ class IpmiSimulator:
         self.stop()
 
 
-def _release_socket(sock: socket.socket) -> None:
-    """Unhook a BMC socket from pyghmi's shared I/O thread, then close it.
+def _release_sockets(socks: list[socket.socket]) -> None:
+    """Unhook BMC sockets from pyghmi's shared I/O thread, then close them.
 
-    pyghmi keeps every socket in a module-level list its I/O thread selects on, and uses the
-    first one to wake that thread; that one is left open (it no longer has a handler).
+    pyghmi's I/O thread selects on a module-level socket list; closing a socket it is selecting
+    on kills that thread (EBADF) and with it every other BMC of the process. So: take the
+    sockets out of the list, wake the thread so it selects on the new list, then close.
     """
-    ipmisession.Session.bmc_handlers.pop(sock, None)
-    if ipmisession.iosockets and ipmisession.iosockets[0] is sock:
-        return
-    if sock in ipmisession.iosockets:
-        ipmisession.iosockets.remove(sock)
-    sock.close()
+    for sock in socks:
+        ipmisession.Session.bmc_handlers.pop(sock, None)
+        if sock in ipmisession.iosockets:
+            ipmisession.iosockets.remove(sock)
+    _wake_io_thread()
+    time.sleep(0.05)
+    for sock in socks:
+        sock.close()
+
+
+_anchor: socket.socket | None = None
+
+
+def _anchor_socket() -> socket.socket:
+    """A socket that stays in pyghmi's select list for the life of the process.
+
+    pyghmi's I/O thread only notices sockets added or removed when its ``select`` returns; with
+    an empty list it would sleep for minutes. A datagram to this socket wakes it at any time.
+    """
+    global _anchor
+    if _anchor is None:
+        addrinfo = socket.getaddrinfo("127.0.0.1", 0, socket.AF_INET, socket.SOCK_DGRAM)[0]
+        _anchor = ipmisession.Session._assignsocket(addrinfo)
+    return _anchor
+
+
+def _wake_io_thread() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"\x00", _anchor_socket().getsockname())  # not IPMI: read and dropped
 
 
 def _is_loopback(address: str) -> bool:

@@ -19,7 +19,7 @@ ACTOR = "workflow"
 @dataclass
 class Devices:
     switch: Any = None  # drivers.switch.manager.SwitchManager
-    pxe: Any = None  # pxe.generator.PxeGenerator
+    pxe: Any = None  # pxe.service.PxeService
     dhcp: Any = None  # dhcp.service.DhcpService
     bmc: Any = None  # drivers.bmc.controller.BmcController
 
@@ -63,10 +63,10 @@ class Devices:
     # ----- PXE / DHCP ---------------------------------------------------------------------------
 
     async def pxe_write(self, task: Task) -> None:
-        await self.pxe.generate_for_task(task)
+        await self.pxe.generate(task.model_dump(mode="json"))
 
     async def pxe_remove(self, mac: str) -> None:
-        await self.pxe.remove_async(mac)
+        await self.pxe.remove(mac)
 
     async def dhcp_bind(self, task: Task) -> None:
         await self.dhcp.add_binding(

@@ -221,7 +221,10 @@ class Workflow:
 
     async def _run_step(self, task: Task, name: str, fn: Callable[[Task], Awaitable[None]]) -> None:
         sn = task.sn
-        retries = 0 if name == "agent" else self.config.step_retries
+        # Cleanup only puts things back: worth more patience than a step that changes them.
+        retries = {"agent": 0, "cleanup": self.config.step_retries + 2}.get(
+            name, self.config.step_retries
+        )
         timeout = {
             "power": self.config.power_timeout,
             "agent": None,  # the agent step keeps its own deadline (persisted)

@@ -9,7 +9,8 @@ values first, then the config defaults; ``enc:`` passwords decrypted) and runs o
   network are retried ``bmc.retries`` times with doubling backoff; credentials refused are not;
 * **read-after-write** — a boot override is read back and re-issued (``bmc.verify_attempts``)
   until the BMC reports it; a power change is polled until the BMC reports the target state
-  (``bmc.power_timeout``; BMCs such as sushy-tools' apply power 1-11 s late). A BMC that
+  (``bmc.power_timeout``, re-issued once half-way; BMCs such as sushy-tools' apply power 1-11 s
+  late). A BMC that
   accepts a change and does not honour it raises :class:`~regional_client.errors.BmcError`
   naming the BMC, never reports success;
 * **idempotence** — "on" of a running machine and "off" of a stopped one do nothing; a reset of
@@ -90,6 +91,7 @@ class BmcController:
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self._locks: dict[str, asyncio.Lock] = {}
         self._drivers: OrderedDict[tuple[Any, ...], BmcDriver] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
         idc = metrics.idc
         self._ops = metrics.counter(
             "regional_client_bmc_operations_total", "BMC operations started", ["operation"]
@@ -118,11 +120,15 @@ class BmcController:
             await d.close()
 
     # -- credentials --------------------------------------------------------------------------
-    def target_for(self, record: Mapping[str, Any], sn: str | None = None) -> BmcTarget:
-        """Build a target from a task (or any dict with a ``bmc`` key, or the ``bmc`` dict).
+    def target_for(self, record: Any, sn: str | None = None) -> BmcTarget:
+        """Build a target from a task (model or dict), a dict with ``bmc``, or the ``bmc`` dict.
 
         Task values win; ``bmc.default_username/password/port`` and ``bmc.protocol`` fill gaps.
         """
+        if hasattr(record, "model_dump"):
+            record = record.model_dump(mode="json")
+        if not isinstance(record, Mapping):
+            raise ValidationError("BMC record must be a mapping", sn=sn)
         bmc = record.get("bmc", record) if isinstance(record.get("bmc"), Mapping) else record
         sn = sn or record.get("sn")
         where = f"server {sn}" if sn else "BMC record"
@@ -170,7 +176,9 @@ class BmcController:
         self._drivers[key] = drv
         while len(self._drivers) > _DRIVER_CACHE_SIZE:
             _, old = self._drivers.popitem(last=False)
-            asyncio.get_running_loop().create_task(old.close())
+            task = asyncio.get_running_loop().create_task(old.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         return drv
 
     # -- public operations --------------------------------------------------------------------
@@ -289,7 +297,9 @@ class BmcController:
         for attempt in range(self.config.retries + 1):
             try:
                 async with self._slots:
-                    return await asyncio.wait_for(fn(), self.config.timeout + 1)
+                    # Drivers bound each round trip by bmc.timeout themselves; a driver method
+                    # makes at most three (Redfish discovery). This is the net for one that hangs.
+                    return await asyncio.wait_for(fn(), 3 * self.config.timeout + 1)
             except DriverAuthError:
                 raise
             except (DriverError, TimeoutError) as e:
@@ -351,11 +361,15 @@ class BmcController:
         what: str,
         reissue: Callable[[], Awaitable[None]],
     ) -> None:
-        """Poll until the BMC reports ``want``; re-issue the command once per window."""
-        attempts = self.config.verify_attempts
-        window = self.config.power_timeout / attempts
-        deadline = time.monotonic() + self.config.power_timeout
-        next_reissue = time.monotonic() + window
+        """Poll until the BMC reports ``want``; re-issue the command once, half-way.
+
+        Only once: a BMC that applies power changes late may restart its countdown on every
+        new request (sushy-tools' fake driver does), so re-issuing often can postpone the
+        change forever.
+        """
+        start = time.monotonic()
+        deadline = start + self.config.power_timeout
+        reissue_at: float | None = start + self.config.power_timeout / 2
         seen: PowerState | None = None
         while True:
             seen = await self._status(drv)
@@ -364,9 +378,15 @@ class BmcController:
             now = time.monotonic()
             if now >= deadline:
                 break
-            if now >= next_reissue:
+            if reissue_at is not None and now >= reissue_at:
+                self.log.warning(
+                    "BMC has not applied the power change yet, re-issuing it once",
+                    action="bmc_power_reissue",
+                    bmc=drv.name,
+                    expected=want.value,
+                )
                 await self._call(drv, reissue)
-                next_reissue = now + window
+                reissue_at = None
             await self._sleep(min(self.config.poll_interval, max(0.0, deadline - now)))
         raise BmcError(
             f"BMC {drv.name}: {what} accepted but the power state is still {seen} after "

@@ -35,7 +35,7 @@ from regional_client.drivers.bmc.base import (
     PowerState,
     SystemInfo,
 )
-from regional_client.errors import BmcError, DriverAuthError, DriverTimeout
+from regional_client.errors import BmcError, DriverAuthError, DriverError, DriverTimeout
 
 DEFAULT_PORT = 623
 _IPMITOOL_DEVICE = {
@@ -209,7 +209,7 @@ async def _exec(argv: Sequence[str], timeout: float, name: str, what: str) -> tu
 # -- pure parsers ---------------------------------------------------------------------------------
 
 
-def classify_failure(name: str, what: str, rc: int, output: str) -> BmcError:
+def classify_failure(name: str, what: str, rc: int, output: str) -> DriverError:
     """Turn a failed ipmitool run into the right error (auth / unreachable / refused)."""
     text = output.lower()
     detail = _last_error_line(output)

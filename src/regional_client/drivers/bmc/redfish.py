@@ -61,6 +61,8 @@ class RedfishDriver(BmcDriver):
         self._system: str | None = None
         self._session_uri: str | None = None
         self._reset_types: list[str] | None = None
+        self._auth: str | None = None
+        """How this driver authenticates once logged in: ``session`` or ``basic``."""
 
     @property
     def base_url(self) -> str:
@@ -101,6 +103,7 @@ class RedfishDriver(BmcDriver):
 
     async def close(self) -> None:
         client, self._client = self._client, None
+        self._auth = None
         if client is None:
             return
         if self._session_uri:
@@ -186,20 +189,19 @@ class RedfishDriver(BmcDriver):
                 raise BmcError(f"BMC {self.name}: session login returned no token")
             client.headers["X-Auth-Token"] = token
             self._session_uri = resp.headers.get("location")
-            client.auth = None
+            self._auth = "session"
         else:
             client.auth = httpx.BasicAuth(self.target.username, self.target.password)
-
-    def _logged_in(self, client: httpx.AsyncClient) -> bool:
-        return client.auth is not None or "X-Auth-Token" in client.headers
+            self._auth = "basic"
 
     async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         client = self._http()
-        if not self._logged_in(client):
+        if self._auth is None:
             await self._login(client)
         resp = await self._send(client, method, path, **kw)
-        if resp.status_code == 401 and "X-Auth-Token" in client.headers:
+        if resp.status_code == 401 and self._auth == "session":
             del client.headers["X-Auth-Token"]  # session expired: log in again, once
+            self._auth = None
             await self._login(client)
             resp = await self._send(client, method, path, **kw)
         _raise_for(resp, self.name, path)
@@ -216,6 +218,13 @@ class RedfishDriver(BmcDriver):
                 device=self.name,
             ) from None
         except httpx.HTTPError as e:
+            if "CERTIFICATE_VERIFY_FAILED" in str(e):
+                raise BmcError(
+                    f"BMC {self.name}: TLS certificate not trusted ({e}); set "
+                    "bmc.redfish.ca_bundle, or verify_tls: false",
+                    device=self.name,
+                    permanent=True,
+                ) from None
             raise BmcError(
                 f"BMC {self.name}: {method} {path} failed: {type(e).__name__}: {e}",
                 device=self.name,

@@ -1,0 +1,143 @@
+"""The simulator itself: pluggable power, listeners, restart within a process, CLI mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from regional_client.drivers.bmc.base import BmcTarget, PowerState
+from regional_client.errors import BmcError
+from regional_client.rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
+from tests.bmc.conftest import PASSWORD, USER, ipmi_target
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+class RecordingPower:
+    """A backend like a QEMU-driving BMC would have: it owns the machine's power."""
+
+    def __init__(self) -> None:
+        self.on = True
+        self.actions: list[str] = []
+
+    def is_on(self, state: SimBmcState) -> bool:
+        return self.on
+
+    def act(self, state: SimBmcState, action: str) -> None:
+        self.actions.append(action)
+        self.on = action not in ("off", "soft")
+
+
+async def test_pluggable_backend_and_listener(make_harness, ipmi_sim: IpmiSimulator) -> None:
+    backend = RecordingPower()
+    events: list[tuple[str, str, str]] = []
+    bmc = ipmi_sim.add(SimBmcState("qemu0", USER, PASSWORD), backend=backend)
+    bmc.add_listener(lambda st, ev: events.append((st.name, ev, st.boot_device)))
+    try:
+        h = make_harness()
+        t = ipmi_target(bmc)
+        assert await h.ctl.power_status(t) is PowerState.ON  # the backend says so
+        await h.ctl.set_boot_device(t, "pxe")
+        await h.ctl.power_reset(t)
+        assert backend.actions == ["reset"]
+        # the listener saw the reset with PXE pending (a virtual rack would start a PXE client)
+        assert ("qemu0", "bootdev:pxe", "pxe") in events
+        assert events[-1][:2] == ("qemu0", "power:reset")
+        assert bmc.state.last_boot_device == "pxe"
+    finally:
+        ipmi_sim.remove(bmc)
+
+
+async def test_second_simulator_starts_and_stops_without_harming_the_first(
+    make_harness, sim_bmc: SimBmc
+) -> None:
+    h = make_harness()
+    for _ in range(2):
+        with IpmiSimulator.create(2, USER, PASSWORD) as other:
+            await h.ctl.power_on(ipmi_target(other.bmcs[1]))
+            assert other.bmcs[1].state.power_on
+    await h.ctl.power_on(ipmi_target(sim_bmc))  # the session-wide one still answers
+    assert sim_bmc.state.power_on
+
+
+def test_refuses_non_loopback() -> None:
+    sim = IpmiSimulator()
+    with pytest.raises(ValueError, match="loopback"):
+        sim.add(SimBmcState("x", USER, PASSWORD), address="0.0.0.0")
+
+
+@pytest.fixture
+def sim_process(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
+    """``python -m regional_client.rack.ipmi_sim --count 3``: what it printed until ready."""
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD)
+    argv = [sys.executable, "-m", "regional_client.rack.ipmi_sim", "--count", "3"]
+    proc = subprocess.Popen(
+        [*argv, "--password-file", str(pw)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        msg = json.loads(line)
+        if msg.get("ready"):
+            break
+        lines.append(msg)
+    yield lines
+    proc.terminate()
+    assert proc.wait(10) == 0
+    proc.stdout.close()
+
+
+async def test_cli_serves_n_bmcs_in_one_process(make_harness, sim_process) -> None:
+    assert len(sim_process) == 3
+    assert all(PASSWORD not in json.dumps(m) for m in sim_process)
+    h = make_harness()
+    for m in sim_process:
+        t = BmcTarget("127.0.0.1", USER, PASSWORD, port=m["port"])
+        assert (await h.ctl.power_on(t)).changed
+
+
+class IgnoringPower:
+    """A machine whose BMC accepts power-on but ignores the first ``n`` of them."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.on = False
+        self.requests = 0
+
+    def is_on(self, state: SimBmcState) -> bool:
+        return self.on
+
+    def act(self, state: SimBmcState, action: str) -> None:
+        self.requests += 1
+        if self.requests > self.n:
+            self.on = action not in ("off", "soft")
+
+
+@pytest.mark.parametrize(("ignored", "ok"), [(1, True), (5, False)])
+async def test_power_change_not_applied_is_reissued_once_then_reported(
+    make_harness, ipmi_sim: IpmiSimulator, ignored: int, ok: bool
+) -> None:
+    backend = IgnoringPower(ignored)
+    bmc = ipmi_sim.add(SimBmcState("deaf0", USER, PASSWORD), backend=backend)
+    try:
+        h = make_harness(power_timeout=1.0, poll_interval=0.1)
+        t = ipmi_target(bmc)
+        if ok:
+            assert (await h.ctl.power_on(t)).state is PowerState.ON
+        else:
+            with pytest.raises(BmcError, match="power on accepted but the power state is still"):
+                await h.ctl.power_on(t)
+        assert backend.requests == 2  # the command, and one re-issue half-way
+    finally:
+        ipmi_sim.remove(bmc)
