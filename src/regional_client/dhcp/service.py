@@ -169,9 +169,8 @@ class DhcpService:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        if self._tasks:  # bounded: a watch stuck in an etcd reconnect must not block shutdown
+            await asyncio.wait(self._tasks, timeout=5.0)
         self._tasks.clear()
         for ep in self.endpoints:  # stop reading; the last batch may still be answered
             ep.pause()
