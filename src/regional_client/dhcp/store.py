@@ -71,6 +71,9 @@ class DhcpStore:
         for mac, ch in final.items():
             key = (self.keys.leases_prefix + mac).encode()
             ops.append((key, encode(ch[1].to_json()) if ch[0] == "put" else None))  # type: ignore[union-attr]
+        if len(ops) <= TXN_OPS:
+            await self._txn(ops)
+            return
         chunks = [ops[i : i + TXN_OPS] for i in range(0, len(ops), TXN_OPS)]
         results = await asyncio.gather(*(self._txn(c) for c in chunks), return_exceptions=True)
         for r in results:
