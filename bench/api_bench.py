@@ -155,7 +155,8 @@ async def main() -> None:
     cfg.write_text(yaml.safe_dump({
         "idc": IDC, "api_port": port, "state_dir": str(tmp / "state"),
         "api": {"listen_addr": "127.0.0.1"}, "etcd": {"endpoints": [etcd.endpoint]},
-        "dhcp": {"enabled": False}, "tftp": {"enabled": False}, "switch": {"enabled": False},
+        "dhcp": {"enabled": False}, "tftp": {"enabled": False}, "http_boot": {"enabled": False},
+        "switch": {"enabled": False},
         "bmc": {"enabled": False}, "workflow": {"enabled": False},
         "logging": {"level": "warning", "file": str(tmp / "rc.log"), "stderr": False},
     }))  # fmt: skip

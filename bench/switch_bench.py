@@ -13,7 +13,8 @@ Everything runs against :class:`regional_client.rack.switch_sim.SimSwitch` (Cisc
 (``--login`` seconds before the first prompt, ``--delay`` seconds per line; real switches take
 0.3-2 s to log in and ~5-50 ms per config line). Bounded: 48 ports, one run of each after a
 one-change warm-up. Usage: ``python3 bench/switch_bench.py [--ports 48] [--login 0.3]
-[--delay 0.005]``.
+[--delay 0.005] [--scrapli2 /tmp/scrapli2]`` (for the last: ``pip install --target
+/tmp/scrapli2 scrapli==2026.10.14``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,35 @@ async def scrapli_run(sw: SimSwitch, vlan: int) -> float:
     return dt
 
 
+SCRAPLI2 = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from scrapli import AuthOptions, Cli
+port, n, user = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+cli = Cli(host="127.0.0.1", port=port, definition_file_or_name="cisco_iosxe",
+          auth_options=AuthOptions(username=user, password=sys.stdin.readline().strip()))
+cli.open()
+t0 = time.perf_counter()
+for i in range(1, n + 1):
+    cli.send_inputs([f"interface GigabitEthernet1/0/{i}", "switchport access vlan 500"],
+                    requested_mode="configuration")
+print(time.perf_counter() - t0)
+cli.close()
+"""
+
+
+async def scrapli2_run(sw: SimSwitch, path: str) -> float:
+    """scrapli 2.x (compiled core, OpenSSH "bin" transport) from its own --target dir, since it
+    cannot share an environment with scrapli 1.x. Password on stdin, not argv."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SCRAPLI2, path, str(sw.port), str(len(sw.ports)), sw.username,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate((sw.password + "\n").encode()), 300)
+    return float(out.decode().strip().splitlines()[-1])
+
+
 def netmiko_run(sw: SimSwitch, vlan: int) -> float:
     from netmiko import ConnectHandler
 
@@ -85,14 +115,15 @@ async def main() -> None:
     ap.add_argument("--login", type=float, default=0.3, help="modelled login time (s)")
     ap.add_argument("--delay", type=float, default=0.005, help="modelled latency per line (s)")
     ap.add_argument("--skip-netmiko", action="store_true")
+    ap.add_argument("--scrapli2", metavar="DIR", help="pip --target dir holding scrapli 2.x")
     args = ap.parse_args()
     n = max(1, min(args.ports, 256))
     logging.getLogger("asyncio").setLevel(logging.ERROR)  # netmiko's logout races the close
-    await scenario(n, 0.0, 0.0, args.skip_netmiko)
-    await scenario(n, args.login, args.delay, args.skip_netmiko)
+    await scenario(n, 0.0, 0.0, args)
+    await scenario(n, args.login, args.delay, args)
 
 
-async def scenario(n: int, login: float, delay: float, skip_netmiko: bool) -> None:
+async def scenario(n: int, login: float, delay: float, args: argparse.Namespace) -> None:
     [sw] = await start_switches(1, "cisco_ios", ports=n, command_delay=delay, login_delay=login)
     try:
         print(f"\n{n} ports, one simulated Cisco IOS switch; device login {login * 1000:.0f} ms, "
@@ -111,7 +142,11 @@ async def scenario(n: int, login: float, delay: float, skip_netmiko: bool) -> No
         print(f"batching speed-up : {tu / tb:5.1f}x  (sessions {su}/{sb})")
         ts = await scrapli_run(sw, 300)
         print(f"scrapli 1.x       : {ts / n * 1000:7.1f} ms per change (one session)")
-        if not skip_netmiko:
+        if args.scrapli2:
+            t2 = await scrapli2_run(sw, args.scrapli2)
+            print(f"scrapli 2.x       : {t2 / n * 1000:7.1f} ms per change (one session)")
+            print(f"scrapli 2 / 1     : {t2 / ts:5.2f}x")
+        if not args.skip_netmiko:
             tn = await asyncio.to_thread(netmiko_run, sw, 400)
             print(f"netmiko           : {tn / n * 1000:7.1f} ms per change (one session)")
             print(f"netmiko / scrapli : {tn / ts:5.1f}x")

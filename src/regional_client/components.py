@@ -14,7 +14,10 @@ from typing import Any
 
 from regional_client.dhcp.component import build_dhcp
 from regional_client.drivers.bmc.component import build_bmc
+from regional_client.httpboot.component import build_http_boot
+from regional_client.pxe.component import build_pxe
 from regional_client.runtime import Runtime
+from regional_client.tftp.component import build_tftp
 
 Builder = Callable[[Runtime], Any]
 
@@ -30,6 +33,13 @@ def build_switch(rt: Runtime) -> Any:
     rt.services["switch"] = mgr
     rt.routers.append(router())
     return mgr
+
+
+def build_boot_configs(rt: Runtime) -> Any:
+    """PXE/GRUB/iPXE configs live in the TFTP root: only when TFTP or HTTP boot serves them."""
+    if not (rt.config.tftp.enabled or rt.config.http_boot.enabled):
+        return None
+    return build_pxe(rt)
 
 
 def build_workflow(rt: Runtime) -> Any:
@@ -51,7 +61,15 @@ def build_workflow(rt: Runtime) -> Any:
     return wf
 
 
-BUILDERS: list[Builder] = [build_bmc, build_switch, build_dhcp, build_workflow]
+BUILDERS: list[Builder] = [
+    build_bmc,
+    build_switch,
+    build_dhcp,
+    build_tftp,
+    build_boot_configs,
+    build_http_boot,
+    build_workflow,
+]
 
 
 def build_components(rt: Runtime) -> list[Any]:

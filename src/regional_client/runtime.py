@@ -44,6 +44,8 @@ class Runtime:
         self.trail: Any = None
         self.services: dict[str, Any] = {}
         self.routers: list[APIRouter] = []
+        self.root_routers: list[APIRouter] = []
+        """Routers outside /api/v1 (HTTP boot's /boot/...)."""
         self.health_checks: dict[str, HealthCheck] = {}
         self.decryptor: Callable[[str], str] | None = None
         self._tasks_gauge = self.metrics.gauge(

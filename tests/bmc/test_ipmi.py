@@ -6,7 +6,6 @@ import asyncio
 import glob
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -192,7 +191,10 @@ async def test_password_never_in_argv_environ_logs_or_audit(
                 for what in ("cmdline", "environ"):
                     if needle in _read_proc(pid, what):
                         leaks.append(f"{pid}/{what}")
-                pw_dirs.extend(glob.glob(os.path.join(tempfile.gettempdir(), "rc-ipmi-*")))
+                # Our own child's password file (other suites may run ipmitool meanwhile).
+                args = _read_proc(pid, "cmdline").split(b"\0")
+                if b"-f" in args[:-1]:
+                    pw_dirs.append(os.path.dirname(args[args.index(b"-f") + 1].decode()))
             await asyncio.sleep(0.02)
 
     sampler = asyncio.create_task(sample())

@@ -46,6 +46,7 @@ async def test_embedded_start_kill_restart_stop(tmp_path: Path) -> None:
             "logging": {"file": str(tmp_path / "rc.log"), "stderr": False},
             "dhcp": {"enabled": False},
             "tftp": {"enabled": False},
+            "http_boot": {"enabled": False},
         },
         env={},
     )
@@ -104,7 +105,7 @@ def test_run_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     f.write_text(yaml.safe_dump({
         "idc": "runtest", "api_port": port, "state_dir": str(tmp_path),
         "api": {"listen_addr": "127.0.0.1"},
-        "dhcp": {"enabled": False}, "tftp": {"enabled": False},
+        "dhcp": {"enabled": False}, "tftp": {"enabled": False}, "http_boot": {"enabled": False},
         "logging": {"file": str(tmp_path / "rc.log"), "stderr": False},
     }))  # fmt: skip
     proc = subprocess.Popen(

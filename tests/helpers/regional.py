@@ -26,6 +26,7 @@ def make_config(idc: str, etcd_endpoint: str, state_dir: Path, **sections: Any) 
         "etcd": {"endpoints": [etcd_endpoint], "dial_timeout": "2s", "request_timeout": "5s"},
         "dhcp": {"enabled": False},
         "tftp": {"enabled": False},
+        "http_boot": {"enabled": False},
         "switch": {"enabled": False},
         "bmc": {"enabled": False},
         "workflow": {"enabled": False},

@@ -121,3 +121,18 @@ async def test_manager_rollback_over_eapi(eos: AristaSim) -> None:
     res = await m.set_install_vlan(SERVER_MAC)
     assert res.previous.vlans == (30,) and eos.ports["Ethernet5"].access_vlan == 100
     await m.stop()
+
+
+async def test_rack_helpers_and_workdir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sim = AristaSim(ports_count=4, workdir=tmp_path / "eos")
+    sim.learn(SERVER_MAC, sim.port_name(2))
+    sim.mutate(sim.port_name(2), access_vlan=200)
+    await sim.start()
+    try:
+        assert (tmp_path / "eos" / "cert.pem").exists()
+        d = AristaEapi(params(sim))
+        await d.connect()
+        assert (await d.get_port_config("Ethernet2")).vlans == (200,)
+        await d.disconnect()
+    finally:
+        await sim.stop()

@@ -14,7 +14,7 @@ from regional_client.config.switch import SwitchConfig, SwitchEntry
 from regional_client.drivers.switch.base import PortConfig
 from regional_client.drivers.switch.manager import SwitchManager
 from regional_client.drivers.switch.registry import driver_class
-from regional_client.errors import ConfigError, NotFound, SwitchError, ValidationError
+from regional_client.errors import ConfigError, Conflict, NotFound, SwitchError, ValidationError
 from regional_client.metrics import Metrics
 from regional_client.rack.switch_sim import SimSwitch, start_switches
 from tests.switch.conftest import SERVER_MAC, sent_lines
@@ -68,7 +68,7 @@ async def test_install_vlan_then_restore_exact_sequence(
     clear = driver_class(sim.vendor).profile.clear_description  # type: ignore[attr-defined]
     conf1.insert(next(i for i, x in enumerate(conf1) if x.endswith(" 1")) + 1, clear)
     assert sent_lines(sim) == [
-        *setup, find, logout,
+        *setup, find, show, logout,
         *setup, show, *conf100, show, logout,
         *setup, show, *conf1, show, logout,
     ]  # fmt: skip
@@ -193,6 +193,13 @@ async def test_inventory_of_three_vendors_finds_the_edge_port(tmp_path: Path) ->
         assert res.switch == "sw2"
         with pytest.raises(NotFound):
             await m.find_port("02:00:00:00:00:99")
+        # seen only on an uplink trunk: refused (changing it would cut the rack off)
+        sims[0].learn("0c:c4:7a:00:00:77", "GigabitEthernet1/0/4", 1)
+        with pytest.raises(Conflict, match="non-access"):
+            await m.set_install_vlan("0c:c4:7a:00:00:77")
+        assert sims[0].ports["GigabitEthernet1/0/4"].mode == "trunk"
+        loc = await m.find_port("0c:c4:7a:00:00:77", allow_trunk=True)
+        assert loc.port == "GigabitEthernet1/0/4"
         with pytest.raises(ValidationError):
             await m.list_ports()  # several switches: the caller must name one
         await m.stop()
@@ -226,3 +233,101 @@ def test_unknown_vendor_fails_at_start() -> None:
     cfg = SwitchConfig(inventory=[SwitchEntry(name="x", type="nokia_sros", host="127.0.0.1")])
     with pytest.raises(ConfigError, match="unknown switch vendor"):
         SwitchManager(cfg)
+
+
+async def test_reads_and_changes_never_overlap_on_one_switch(
+    sim: SimSwitch, manager: SwitchManager
+) -> None:
+    sim.command_delay = 0.002
+    ports = list(sim.ports)[:3]
+    await asyncio.gather(
+        manager.list_ports(),
+        *(manager.configure(PortConfig("access", (300,)), switch="tor1", port=p) for p in ports),
+        manager.port_status(ports[0]),
+        manager.find_port(SERVER_MAC),
+    )
+    assert sim.max_concurrent_sessions == 1
+    assert [sim.ports[p].access_vlan for p in ports] == [300, 300, 300]
+
+
+async def test_snmp_only_switch_takes_no_changes(sim: SimSwitch) -> None:
+    e = entry(sim, "ro", protocol="snmp", snmp_community="public")
+    m = SwitchManager(SwitchConfig(inventory=[e]))
+    with pytest.raises(ValidationError, match="SNMP-only"):
+        await m.configure(PortConfig("access", (100,)), switch="ro", port=PORT[sim.vendor])
+    assert sim.commands == []
+
+
+def test_registry_names_and_aliases() -> None:
+    from regional_client.drivers.switch import registry
+
+    assert {"cisco_ios", "huawei_vrp", "h3c_comware", "arista_eos"} <= set(registry.available())
+    for alias, name in [("Cisco", "cisco_ios"), ("huawei", "huawei_vrp"), ("H3C", "h3c_comware"),
+                        ("hp_comware", "h3c_comware"), ("arista", "arista_eos")]:  # fmt: skip
+        assert registry.driver_class(alias) is registry.driver_class(name)
+        assert registry.driver_class(alias).vendor == name
+    assert registry.naming_rules("cisco").types["gi"] == "GigabitEthernet"
+
+
+async def test_same_port_three_times_keeps_order(sim: SimSwitch, manager: SwitchManager) -> None:
+    port, other = PORT[sim.vendor], next(iter(sim.ports))
+    results = await asyncio.gather(
+        *(manager.configure(PortConfig("access", (v,)), switch="tor1", port=port)
+          for v in (101, 102, 103)),
+        manager.configure(PortConfig("access", (104,)), switch="tor1", port=other),
+    )  # fmt: skip
+    assert [r.previous.vlans for r in results[:3]] == [(1,), (101,), (102,)]
+    assert sim.ports[port].access_vlan == 103 and sim.ports[other].access_vlan == 104
+
+
+async def test_stop_finishes_in_flight_and_fails_queued(sim: SimSwitch) -> None:
+    sim.command_delay = 0.01
+    cfg = SwitchConfig(inventory=[entry(sim, "tor1")], batch_window=0.01, max_batch=1)
+    m = SwitchManager(cfg)
+    await m.start()
+    ports = list(sim.ports)[:3]
+    tasks = [asyncio.create_task(m.configure(PortConfig("access", (100,)), switch="tor1", port=p))
+             for p in ports]  # fmt: skip
+    for _ in range(2000):  # until the first batch's session is open (bounded)
+        if sim.sessions_opened:
+            break
+        await asyncio.sleep(0.005)
+    await m.stop()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert not isinstance(results[0], BaseException)  # the batch in flight completed
+    assert sim.ports[ports[0]].access_vlan == 100
+    assert all(isinstance(r, SwitchError) for r in results[1:])
+    assert [sim.ports[p].access_vlan for p in ports[1:]] == [1, 1]
+
+
+async def test_session_lost_mid_change_is_restored_in_a_new_session(
+    sim: SimSwitch, tmp_path: Path
+) -> None:
+    port = PORT[sim.vendor]
+    sim.ports[port].access_vlan = 30
+    sim.drop_after.append(r"vlan 100$")  # applied, then the connection drops
+    cfg = SwitchConfig(inventory=[entry(sim, "tor1")], batch_window=0.01, timeout=3)
+    m = SwitchManager(cfg, audit=Audit(tmp_path / "audit.jsonl", "t1"))
+    with pytest.raises(SwitchError) as e:
+        await m.configure(PortConfig("access", (100,)), switch="tor1", port=port)
+    await m.stop()
+    assert e.value.fields["restored"] is True, e.value.message
+    assert sim.ports[port].access_vlan == 30 and sim.sessions_opened == 2
+
+
+async def test_unreachable_switch_fails_cleanly_and_is_audited(tmp_path: Path) -> None:
+    [sw] = await start_switches(1, "cisco_ios", ports=2)
+    await sw.stop()  # nothing listens there any more
+    cfg = SwitchConfig(inventory=[entry(sw, "gone")], batch_window=0.01, timeout=3)
+    m = SwitchManager(cfg, audit=Audit(tmp_path / "audit.jsonl", "t1"), metrics=Metrics("t1"))
+    with pytest.raises(SwitchError):
+        await m.configure(PortConfig("access", (100,)), switch="gone", port="Gi1/0/1", sn="SN9")
+    await m.stop()
+    [rec] = audit_lines(tmp_path)
+    assert (rec["action"], rec["target"], rec["sn"], rec["commands"]) == (
+        "switch.port.configure",
+        "gone/GigabitEthernet1/0/1",
+        "SN9",
+        [],
+    )
+    assert rec["result"] != "ok"

@@ -2,8 +2,10 @@
 
 ``data/tor-bridge.snmprec`` is shaped like a 48-port Catalyst walk: IF-MIB names, BRIDGE-MIB
 bridge port → ifIndex (10101.. for Gi1/0/n), dot1dTpFdb entries and one MAC known only in the
-Q-BRIDGE table (VLAN 100). snmpsim indexes its data with :mod:`dbm` after dropping privileges,
-and the interpreter lives under /root here, so it keeps running as root (``--process-user root``).
+Q-BRIDGE table (VLAN 100); ``data/tor-bridge@100.snmprec`` is VLAN 100's own bridge instance
+as Cisco serves it to community ``tor-bridge@100``. snmpsim indexes its data with :mod:`dbm`
+after dropping privileges, and the interpreter lives under /root here, so it keeps running as
+root (``--process-user root``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def snmpsim() -> Iterator[int]:
     (work / "data").mkdir()
     (work / "cache").mkdir()
     shutil.copy(DATA, work / "data" / f"{COMMUNITY}.snmprec")
+    # Cisco community indexing: VLAN 100's bridge instance answers to "tor-bridge@100"
+    shutil.copy(DATA.with_name(f"{COMMUNITY}@100.snmprec"), work / "data")
     port = free_udp_port()
     log = open(work / "log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -91,6 +95,15 @@ async def test_q_bridge_lookup_reports_vlan(snmpsim: int) -> None:
     assert loc is not None and (loc.port, loc.vlan) == ("Gi1/0/9", 100)
 
 
+async def test_cisco_per_vlan_community_indexing(snmpsim: int) -> None:
+    mac = "0c:c4:7a:5a:5a:02"  # only in VLAN 100's bridge instance
+    plain = SnmpMacLookup("127.0.0.1", COMMUNITY, snmpsim, timeout=3)
+    assert await plain.find(mac) is None
+    cisco = SnmpMacLookup("127.0.0.1", COMMUNITY, snmpsim, timeout=3, vlan_communities=True)
+    loc = await cisco.find(mac)
+    assert loc is not None and (loc.port, loc.vlan) == ("Gi1/0/12", 100)
+
+
 async def test_unknown_mac(snmpsim: int) -> None:
     assert (
         await SnmpMacLookup("127.0.0.1", COMMUNITY, snmpsim, timeout=3).find("02:00:00:00:00:01")
@@ -124,4 +137,5 @@ async def test_manager_finds_by_snmp_then_configures_over_ssh(snmpsim: int, cisc
     assert res.port == "GigabitEthernet1/0/5"
     assert sw.ports["GigabitEthernet1/0/5"].access_vlan == 100
     assert not any("mac address-table" in c for c in sw.commands)  # the lookup went over SNMP
-    assert sw.sessions_opened == 1
+    # CLI sessions: one to read the found port's mode (uplink check), one for the change
+    assert sw.sessions_opened == 2

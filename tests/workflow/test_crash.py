@@ -23,7 +23,7 @@ def _rc_config(bench: Bench, idc: str, etcd: EtcdProcess, state: Path) -> dict[s
     cfg.update({
         "idc": idc, "state_dir": str(state), "api": {"listen_addr": "127.0.0.1"},
         "etcd": {"endpoints": [etcd.endpoint]}, "dhcp": {"enabled": False},
-        "tftp": {"enabled": False},
+        "tftp": {"enabled": False}, "http_boot": {"enabled": False},
         "logging": {"level": "info", "file": str(state / "rc.log"), "stderr": False},
     })  # fmt: skip
     return cfg

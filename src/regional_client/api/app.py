@@ -119,5 +119,7 @@ def create_app(runtime: Runtime, extra_routers: list[APIRouter] | None = None) -
     app.include_router(admin.router(), prefix=API_PREFIX)
     for r in [*runtime.routers, *(extra_routers or [])]:
         app.include_router(r, prefix=API_PREFIX)
+    for r in runtime.root_routers:
+        app.include_router(r)
     app.add_middleware(RequestMetrics, runtime=runtime)
     return app

@@ -82,6 +82,8 @@ class SwitchConfig(Section):
     """Seed form: login user."""
     password: str | None = Field(None, repr=False)
     """Seed form: login password (``enc:`` allowed)."""
+    enable_password: str | None = Field(None, repr=False)
+    """Seed form: privileged-mode secret (``enc:`` allowed)."""
     protocol: Literal["ssh", "snmp", "rest"] = "ssh"
     """Seed form: ``ssh``, ``rest`` (eAPI) or ``snmp``."""
     install_vlan: int = Field(100, ge=1, le=4094)
@@ -123,10 +125,12 @@ class SwitchConfig(Section):
                 port=self.port,
                 username=self.username,
                 password=self.password,
+                enable_password=self.enable_password,
                 protocol=self.protocol,
                 install_vlan=self.install_vlan,
                 production_vlan=self.production_vlan,
                 save_config=self.save_config,
                 snmp_community=self.snmp_community,
+                snmp_port=161,
             )
         ]

@@ -78,22 +78,10 @@ class DhcpStore:
                 raise r
 
     async def _txn(self, ops: list[tuple[bytes, bytes | None]]) -> None:
-        """One unconditional etcd transaction of puts/deletes.
-
-        Uses ``EtcdStore._call`` (reconnect/failover and error mapping included) because the
-        store has no public multi-key write yet.
-        """
-
-        async def op(c: Any) -> None:
-            t = c.transactions
-            await c.transaction(
-                compare=[],
-                success=[t.put(k, v) if v is not None else t.delete(k) for k, v in ops],
-                failure=[],
-            )
-
-        await self.store._call(op)
-        self.store.writes += len(ops)
+        """One unconditional etcd transaction of puts (value) and deletes (None)."""
+        puts = {k.decode(): v for k, v in ops if v is not None}
+        deletes = [k.decode() for k, v in ops if v is None]
+        await self.store.put_many(puts, deletes)
 
     async def put_binding(self, b: Binding) -> int:
         return await self.store.put(self.keys.binding(b.mac), b.to_json())

@@ -76,6 +76,8 @@ class AristaSim:
     requests: int = 0
     saves: int = 0
     certfile: Path | None = None
+    workdir: Path | None = None
+    """Where the certificate and key go (default: a temporary directory removed at stop)."""
     _before: dict[str, SimPort] = field(default_factory=dict, repr=False)
     _server: Any = field(default=None, repr=False)
     _task: Any = field(default=None, repr=False)
@@ -86,6 +88,15 @@ class AristaSim:
             for i in range(1, self.ports_count + 1):
                 self.ports[f"Ethernet{i}"] = SimPort(f"Ethernet{i}")
 
+    def port_name(self, i: int) -> str:
+        return f"Ethernet{i}"
+
+    def mutate(self, port: str, **changes: Any) -> None:
+        """Set port state directly (rack set-up); not a device command, nothing is recorded."""
+        p = self.ports[port]
+        for k, v in changes.items():
+            setattr(p, k, v)
+
     def learn(self, mac: str, port: str, vlan: int | None = None) -> None:
         self.mac_table = [e for e in self.mac_table if e[0] != mac]
         self.mac_table.append((mac.lower(), vlan or self.ports[port].access_vlan, port))
@@ -93,8 +104,11 @@ class AristaSim:
     # -- HTTP --------------------------------------------------------------------------------
 
     async def start(self) -> AristaSim:
-        self._tmp = tempfile.TemporaryDirectory(prefix="switch-arista-")
-        self.certfile, keyfile = self_signed(Path(self._tmp.name), self.host)
+        if self.workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="switch-arista-")
+        where = self.workdir or Path(self._tmp.name)
+        where.mkdir(parents=True, exist_ok=True)
+        self.certfile, keyfile = self_signed(where, self.host)
         app = Starlette(routes=[Route("/command-api", self._endpoint, methods=["POST"])])
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning",
                                 ssl_certfile=str(self.certfile), ssl_keyfile=str(keyfile),

@@ -63,6 +63,9 @@ class SimSwitch:
     commands: list[str] = field(default_factory=list)
     refuse: list[str] = field(default_factory=list)
     lie_on_readback: int = 0
+    drop_after: list[str] = field(default_factory=list)
+    """Regexes: the matching line is applied, then the session is cut without an answer
+    (each regex fires once) — a switch rebooting or a link dropping mid-change."""
     command_delay: float = 0.0
     """Seconds to wait before answering each line (models a slow device CLI)."""
     login_delay: float = 0.0
@@ -99,6 +102,7 @@ class SimSwitch:
         return self._cli.short_name(name)
 
     def mutate(self, port: str, **changes: Any) -> None:
+        """Change a port's state (the CLI's config lines call this; so may a test or the rack)."""
         p = self.ports[port]
         self._before.setdefault(port, replace(p))
         for k, v in changes.items():
@@ -220,6 +224,11 @@ class SimSwitch:
         if self.command_delay:
             await asyncio.sleep(self.command_delay)
         text = self.handle_line(s, line)
+        hit = [rx for rx in self.drop_after if re.search(rx, line)]
+        if hit:
+            self.drop_after = [rx for rx in self.drop_after if rx not in hit]
+            s.closed = True
+            return
         body = "\r\n" + text.replace("\n", "\r\n") if text else ""
         out.write(body + ("" if s.closed else "\r\n" + self.prompt(s)))
 

@@ -119,7 +119,7 @@ class CiscoCli(VendorCli):
         return {"exec": f"{h}#", "config": f"{h}(config)#", "if": f"{h}(config-if)#"}[s.mode]
 
     def tables(self) -> dict[str, list[tuple[str, Callable[..., str]]]]:
-        common = [
+        common: list[tuple[str, Callable[..., str]]] = [
             (r"end", self.end),
             (r"(?:do )?show running-config interface (\S+)", self.show_run_if),
         ]
@@ -249,7 +249,7 @@ class VrpCli(VendorCli):
 
     def tables(self) -> dict[str, list[tuple[str, Callable[..., str]]]]:
         a, t = re.escape(self.access_kw), re.escape(self.trunk_kw)
-        common = [
+        common: list[tuple[str, Callable[..., str]]] = [
             (r"return", self.to_user),
             (r"display current-configuration interface (\S+)", self.show_cfg),
         ]

@@ -33,10 +33,6 @@ class Devices:
         loc = await self.switch.find_port(task.mac, task.switch.name)
         return loc.switch, loc.port
 
-    async def read_port(self, switch: str, port: str) -> dict[str, Any]:
-        cfg = await self.switch.port_config(port, switch)
-        return dict(cfg.to_dict())
-
     def install_port_config(self, task: Task, switch: str) -> dict[str, Any]:
         entry = self.switch.entry(switch)
         if task.switch.mode == "trunk":
@@ -46,7 +42,10 @@ class Devices:
         vlan = task.switch.vlans[0] if task.switch.vlans else entry.install_vlan
         return {"mode": "access", "vlans": [vlan]}
 
-    async def set_port(self, switch: str, port: str, cfg: dict[str, Any], sn: str) -> None:
+    async def set_port(
+        self, switch: str, port: str, cfg: dict[str, Any], sn: str
+    ) -> dict[str, Any] | None:
+        """Apply (verified, rolled back on failure); returns the port's config before it."""
         from regional_client.drivers.switch.base import PortConfig
 
         pc = PortConfig(
@@ -55,7 +54,8 @@ class Devices:
             cfg.get("native_vlan"),
             cfg.get("description"),
         )
-        await self.switch.configure(pc, switch=switch, port=port, actor=ACTOR, sn=sn)
+        result = await self.switch.configure(pc, switch=switch, port=port, actor=ACTOR, sn=sn)
+        return dict(result.previous.to_dict()) if result is not None else None
 
     async def production_port(self, switch: str, port: str, sn: str) -> None:
         await self.switch.set_production_vlan(switch=switch, port=port, actor=ACTOR, sn=sn)

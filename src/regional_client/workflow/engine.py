@@ -47,6 +47,12 @@ log = get_logger("workflow")
 STEPS = ("switch", "pxe", "dhcp", "power", "agent", "cleanup")
 
 
+def same_vlans(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two port configs put the port in the same VLANs (descriptions aside)."""
+    key = ("mode", "vlans", "native_vlan")
+    return all((a.get(k) or None) == (b.get(k) or None) for k in key)
+
+
 class Aborted(Exception):
     """The task left our hands (deleted, failed elsewhere, taken over): stop quietly."""
 
@@ -269,14 +275,17 @@ class Workflow:
         if not st.get("port"):
             st["switch"], st["port"] = await self.devices.locate_port(task)
             await self._set_state(task.sn, "switch", st)
-        if "previous" not in st:
-            st["previous"] = await self.devices.read_port(st["switch"], st["port"])
-            await self._set_state(task.sn, "switch", st)
         cfg = self.devices.install_port_config(task, st["switch"])
         await self._progress(task.sn, 5, f"switch {st['switch']} port {st['port']} → {cfg}")
-        st["changed"] = True  # written first: a crash mid-change must still restore
+        # Written before the change: a crash mid-change must still restore the port. The
+        # previous config is read inside the change's own session (no extra session) and
+        # recorded right after; if a crash loses it, cleanup falls back to the production VLAN.
+        st["changed"] = True
         await self._set_state(task.sn, "switch", st)
-        await self.devices.set_port(st["switch"], st["port"], cfg, task.sn)
+        previous = await self.devices.set_port(st["switch"], st["port"], cfg, task.sn)
+        if "previous" not in st and previous is not None and not same_vlans(previous, cfg):
+            st["previous"] = previous
+            await self._set_state(task.sn, "switch", st)
 
     async def _pxe(self, task: Task) -> None:
         if self.devices.pxe is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from regional_client.drivers.switch.validate import NamingRules
@@ -51,13 +51,15 @@ class PortConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, object]) -> PortConfig:
-        vlans = d.get("vlans") or ()
+    def from_dict(cls, d: dict[str, Any]) -> PortConfig:
+        """Inverse of :meth:`to_dict` (e.g. a config remembered in a task record); run the
+        result through :func:`.validate.port_config` before sending it anywhere."""
+        native = d.get("native_vlan")
         return cls(
-            mode=str(d.get("mode", "access")),  # type: ignore[arg-type]
-            vlans=tuple(int(v) for v in vlans),  # type: ignore[union-attr]
-            native_vlan=int(d["native_vlan"]) if d.get("native_vlan") is not None else None,  # type: ignore[call-overload]
-            description=d.get("description"),  # type: ignore[arg-type]
+            mode=d.get("mode", "access"),
+            vlans=tuple(int(v) for v in d.get("vlans") or ()),
+            native_vlan=int(native) if native is not None else None,
+            description=d.get("description"),
         )
 
 

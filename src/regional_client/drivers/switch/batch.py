@@ -69,7 +69,7 @@ async def run_batch(drv: SwitchDriver, batch: Batch, save: bool = False) -> None
             )
             failed.append(r)
     for r in failed:
-        await _restore(drv, r)
+        await restore_request(drv, r)
     if save and any(r.error is None for r in batch.requests):
         await drv.save_config()
         batch.saved = True
@@ -102,7 +102,8 @@ async def _apply_all(drv: SwitchDriver, reqs: list[ChangeRequest]) -> list[Chang
     return applied
 
 
-async def _restore(drv: SwitchDriver, r: ChangeRequest) -> None:
+async def restore_request(drv: SwitchDriver, r: ChangeRequest) -> None:
+    """Apply ``r.previous`` again, read it back, and say in ``r.error`` whether it held."""
     prev = r.previous
     assert prev is not None and r.error is not None
     back = PortChange(r.port, prev, r.config)

@@ -31,8 +31,9 @@ from regional_client.drivers.switch.base import (
     PortStatus,
     SwitchDriver,
 )
-from regional_client.drivers.switch.batch import Batch, ChangeRequest, run_batch
+from regional_client.drivers.switch.batch import Batch, ChangeRequest, restore_request, run_batch
 from regional_client.drivers.switch.registry import canonical_vendor, driver_class
+from regional_client.drivers.switch.report import ChangeResult, PortLocation, Reporter
 from regional_client.errors import (
     ConfigError,
     Conflict,
@@ -41,45 +42,9 @@ from regional_client.errors import (
     SwitchError,
     ValidationError,
 )
-from regional_client.logs import get_logger
 from regional_client.metrics import Metrics
 
-log = get_logger("switch")
 Decrypt = Callable[[str], str]
-
-
-@dataclass(frozen=True, slots=True)
-class PortLocation:
-    switch: str
-    port: str
-    vlan: int | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {"switch": self.switch, "port": self.port, "vlan": self.vlan}
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeResult:
-    """What a change did; ``previous`` is what to restore at cleanup."""
-
-    switch: str
-    port: str
-    previous: PortConfig
-    applied: PortConfig
-    commands: list[str]
-    saved: bool = False
-    batch_size: int = 1
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "switch": self.switch,
-            "port": self.port,
-            "previous": self.previous.to_dict(),
-            "applied": self.applied.to_dict(),
-            "commands": self.commands,
-            "saved": self.saved,
-            "batch_size": self.batch_size,
-        }
 
 
 @dataclass
@@ -89,7 +54,9 @@ class _Switch:
     params: ConnectionParams
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     queue: asyncio.Queue[ChangeRequest] = field(default_factory=asyncio.Queue)
+    carry: list[ChangeRequest] = field(default_factory=list)
     worker: asyncio.Task[None] | None = None
+    running: asyncio.Task[None] | None = None
 
 
 class SwitchManager:
@@ -112,10 +79,8 @@ class SwitchManager:
         self._snmp = snmp_lookup
         self._switches: dict[str, _Switch] = {}
         self._metrics = metrics
+        self._report = Reporter(audit, metrics)
         if metrics is not None:
-            self._m_changes = metrics.counter(
-                "regional_client_switch_changes_total", "Switch port changes", ["switch", "result"]
-            )
             self._m_sessions = metrics.counter(
                 "regional_client_switch_sessions_total", "Switch sessions opened", ["switch"]
             )
@@ -154,11 +119,21 @@ class SwitchManager:
                 sw.worker = asyncio.create_task(self._worker(sw), name=f"switch-{sw.entry.name}")
 
     async def stop(self) -> None:
+        """Finish the batch in flight (bounded by the timeout), fail what is still queued."""
         for sw in self._switches.values():
-            if sw.worker is not None:
-                sw.worker.cancel()
-                await asyncio.gather(sw.worker, return_exceptions=True)
-                sw.worker = None
+            if sw.worker is None:
+                continue
+            sw.worker.cancel()
+            await asyncio.gather(sw.worker, return_exceptions=True)
+            sw.worker = None
+            if sw.running is not None:
+                await asyncio.wait([sw.running], timeout=self.config.timeout * 4)
+            stopped = SwitchError("switch manager stopped before the change", switch=sw.entry.name)
+            waiting = [*sw.carry, *(sw.queue.get_nowait() for _ in range(sw.queue.qsize()))]
+            sw.carry = []
+            for req in waiting:
+                if not req.future.done():
+                    req.future.set_exception(stopped)
 
     @property
     def names(self) -> list[str]:
@@ -199,56 +174,78 @@ class SwitchManager:
 
     # -- lookups -----------------------------------------------------------------------------
 
-    async def _lookup_one(self, sw: _Switch, mac: str) -> MacLocation | None:
+    async def _lookup_one(self, sw: _Switch, mac: str) -> tuple[MacLocation, str] | None:
+        """(where the MAC is learned, that port's mode) on one switch, or None."""
         e = sw.entry
-        use_snmp = e.mac_lookup == "snmp" or (e.mac_lookup == "auto" and e.snmp_community)
-        if use_snmp and self._snmp is not None:
-            loc = await self._snmp(e, sw.params.snmp_community or "", mac)
-        elif use_snmp:
+        use_snmp = (
+            e.protocol == "snmp"
+            or e.mac_lookup == "snmp"
+            or (e.mac_lookup == "auto" and e.snmp_community)
+        )
+        if not use_snmp:
+
+            async def find(d: SwitchDriver) -> tuple[MacLocation, str] | None:
+                loc = await d.find_port_by_mac(mac)
+                return None if loc is None else (loc, (await d.get_port_config(loc.port)).mode)
+
+            return await self._read(sw, find)  # one session: lookup and the port's mode
+        if self._snmp is not None:
+            found = await self._snmp(e, sw.params.snmp_community or "", mac)
+        else:
             from regional_client.drivers.switch.snmp import SnmpMacLookup
 
-            loc = await SnmpMacLookup(
-                e.host, sw.params.snmp_community or "", e.snmp_port, sw.params.timeout
+            found = await SnmpMacLookup(
+                e.host,
+                sw.params.snmp_community or "",
+                e.snmp_port,
+                sw.params.timeout,
+                vlan_communities=sw.cls.vendor == "cisco_ios",
             ).find(mac)
-        else:
-            return await self._read(sw, lambda d: d.find_port_by_mac(mac))
-        if loc is None:
+        if found is None:
             return None
-        return MacLocation(validate.port_name(loc.port, sw.cls.naming), loc.vlan)
+        loc = MacLocation(validate.port_name(found.port, sw.cls.naming), found.vlan)
+        if e.protocol == "snmp":
+            return loc, "unknown"  # no CLI/API to read the mode (and no changes either)
+        return loc, (await self._read(sw, lambda d: d.get_port_config(loc.port))).mode
 
-    async def find_port(self, mac: str, switch: str | None = None) -> PortLocation:
-        """Where ``mac`` is learned: on ``switch`` or across the inventory (edge port wins)."""
+    async def find_port(
+        self, mac: str, switch: str | None = None, allow_trunk: bool = False
+    ) -> PortLocation:
+        """Where ``mac`` is learned: on ``switch`` or across the inventory.
+
+        A server's own port is an access port; a MAC also seen on trunks is seen through
+        uplinks. So the access port wins, and a MAC seen *only* on trunk ports is refused
+        (``Conflict``) unless ``allow_trunk`` (with a single location): changing an uplink to the
+        install VLAN would cut off everything behind it. Name the port in the task instead.
+        """
         mac = validate.mac_address(mac)
         targets = [self._get(switch)] if switch else list(self._switches.values())
         found = await asyncio.gather(
             *(self._lookup_one(sw, mac) for sw in targets), return_exceptions=True
         )
-        hits, errors = [], []
+        hits: list[tuple[PortLocation, str]] = []
+        errors = []
         for sw, res in zip(targets, found, strict=True):
             if isinstance(res, BaseException):
                 errors.append(f"{sw.entry.name}: {res}")
             elif res is not None:
-                hits.append(PortLocation(sw.entry.name, res.port, res.vlan))
+                loc, mode = res
+                hits.append((PortLocation(sw.entry.name, loc.port, loc.vlan), mode))
         if not hits:
             raise NotFound(f"MAC {mac} not found on any switch", mac=mac, errors=errors)
-        if len(hits) > 1:
-            hits = await self._edge_ports(hits)
-        if len(hits) > 1:
-            raise Conflict(
-                f"MAC {mac} is on several access ports",
-                mac=mac,
-                locations=[h.to_dict() for h in hits],
-            )
-        return hits[0]
-
-    async def _edge_ports(self, hits: list[PortLocation]) -> list[PortLocation]:
-        """Seen on several switches: uplinks are trunks, the server's own port is not."""
-        edge = []
-        for h in hits:
-            cfg = await self._read(self._get(h.switch), lambda d, p=h.port: d.get_port_config(p))
-            if cfg.mode == "access":
-                edge.append(h)
-        return edge or hits
+        access = [h for h, mode in hits if mode == "access"]
+        if len(access) == 1:
+            return access[0]
+        where = [{**h.to_dict(), "mode": mode} for h, mode in hits]
+        if len(access) > 1:
+            raise Conflict(f"MAC {mac} is on several access ports", mac=mac, locations=where)
+        if allow_trunk and len(hits) == 1:
+            return hits[0][0]
+        raise Conflict(
+            f"MAC {mac} is only seen on non-access ports (uplinks?); name the port in the task",
+            mac=mac,
+            locations=where,
+        )
 
     async def list_ports(self, switch: str | None = None) -> list[PortStatus]:
         return await self._read(self._get(switch), lambda d: d.list_ports())
@@ -283,6 +280,11 @@ class SwitchManager:
             loc = await self.find_port(mac, switch)
             switch, port = loc.switch, loc.port
         sw = self._get(switch)
+        if sw.entry.protocol == "snmp":
+            raise ValidationError(
+                f"switch {sw.entry.name} is SNMP-only (MAC lookups); it takes no changes",
+                switch=sw.entry.name,
+            )
         req = ChangeRequest(
             port=validate.port_name(port, sw.cls.naming),
             config=validate.port_config(config, sw.cls.naming),
@@ -349,21 +351,35 @@ class SwitchManager:
     # -- the per-switch worker ---------------------------------------------------------------
 
     async def _worker(self, sw: _Switch) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            first = await sw.queue.get()
-            batch = Batch([first])
-            deadline = loop.time() + self.config.batch_window
-            while len(batch.requests) < self.config.max_batch:
-                try:
-                    remaining = deadline - loop.time()
-                    req = await asyncio.wait_for(sw.queue.get(), max(remaining, 0))
-                except TimeoutError:
-                    break
-                if not batch.add(req):
-                    await sw.queue.put(req)  # same port twice: next batch, in order
-                    break
-            await self._run(sw, batch)
+            batch = await self._collect(sw)
+            sw.running = asyncio.create_task(self._run(sw, batch))
+            await asyncio.shield(sw.running)  # stop() lets an in-flight batch finish
+            sw.running = None
+
+    async def _collect(self, sw: _Switch) -> Batch:
+        """Requests arriving within ``batch_window``; a port already in the batch (or waiting
+        from an earlier collection) is carried to the next batch, keeping its order."""
+        loop = asyncio.get_running_loop()
+        batch, carry, sw.carry = Batch([]), sw.carry, []
+        for req in carry:
+            self._place(sw, batch, req)
+        if not batch.requests:
+            self._place(sw, batch, await sw.queue.get())
+        deadline = loop.time() + self.config.batch_window
+        while len(batch.requests) < self.config.max_batch:
+            try:
+                req = await asyncio.wait_for(sw.queue.get(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                break
+            self._place(sw, batch, req)
+        return batch
+
+    def _place(self, sw: _Switch, batch: Batch, req: ChangeRequest) -> None:
+        held = {r.port for r in sw.carry}
+        full = len(batch.requests) >= self.config.max_batch
+        if full or req.port in held or not batch.add(req):
+            sw.carry.append(req)
 
     async def _run(self, sw: _Switch, batch: Batch) -> None:
         started = time.monotonic()
@@ -372,88 +388,41 @@ class SwitchManager:
                 drv = await self._session(sw)
             except ProvisionError as exc:
                 batch.fail_all(exc)
-                self._audit_failures(sw, batch, exc)
+                self._report.unreachable(sw.entry.name, batch, exc)
                 return
+            lost = False
             try:
                 await run_batch(drv, batch, save=sw.entry.save_config)
             except ProvisionError as exc:
                 batch.fail_all(exc)
+                lost = True
             finally:
                 await drv.disconnect()
-        self._report(sw, batch, drv, time.monotonic() - started)
+            if lost:
+                await self._recover(sw, batch)
+        self._report.batch(sw.entry.name, batch, drv, time.monotonic() - started)
 
-    def _report(self, sw: _Switch, batch: Batch, drv: SwitchDriver, seconds: float) -> None:
-        name = sw.entry.name
-        for req in batch.requests:
-            ok = req.error is None
-            if self._metrics is not None:
-                self._m_changes.labels(
-                    idc=self._metrics.idc, switch=name, result="ok" if ok else "failed"
-                ).inc()
-            if req.future.done():
-                pass
-            elif ok:
-                prev = req.previous or req.config
-                req.future.set_result(
-                    ChangeResult(
-                        name,
-                        req.port,
-                        prev,
-                        req.config,
-                        req.commands,
-                        batch.saved,
-                        len(batch.requests),
-                    )
-                )
-            else:
-                req.future.set_exception(req.error)  # type: ignore[arg-type]
-            if self.audit is not None:
-                self.audit.record(
-                    req.actor,
-                    "switch.port.configure",
-                    f"{name}/{req.port}",
-                    result="ok" if ok else str(req.error),
-                    sn=req.sn,
-                    previous=req.previous.to_dict() if req.previous else None,
-                    requested=req.config.to_dict(),
-                    commands=req.commands,
-                    restored=req.restored,
-                    restore_commands=req.restore_commands,
-                    batch_size=len(batch.requests),
-                )
-        if self.audit is not None:
-            self.audit.record(
-                "workflow",
-                "switch.session",
-                name,
-                seconds=round(seconds, 3),
-                changes=len(batch.requests),
-                saved=batch.saved,
-                sent=list(drv.sent),
-            )
-        log.info(
-            "switch batch applied",
-            action="switch_batch",
-            switch=name,
-            changes=len(batch.requests),
-            failed=sum(r.error is not None for r in batch.requests),
-            seconds=round(seconds, 3),
-        )
-
-    def _audit_failures(self, sw: _Switch, batch: Batch, exc: ProvisionError) -> None:
-        for req in batch.requests:
-            if not req.future.done():
-                req.future.set_exception(exc)
-            if self.audit is not None:
-                self.audit.record(
-                    req.actor,
-                    "switch.port.configure",
-                    f"{sw.entry.name}/{req.port}",
-                    result=str(exc),
-                    sn=req.sn,
-                    requested=req.config.to_dict(),
-                    commands=[],
-                )
+    async def _recover(self, sw: _Switch, batch: Batch) -> None:
+        """The session died mid-batch: in a new session, put back every port whose previous
+        config was read (it may have been changed); best effort, each outcome recorded."""
+        todo = [r for r in batch.requests if r.previous is not None and not r.restored]
+        if not todo:
+            return
+        try:
+            drv = await self._session(sw)
+        except ProvisionError as exc:
+            for r in todo:
+                r.error = SwitchError(
+                    f"{r.error.message if r.error else 'session lost'}; previous config NOT "
+                    f"restored (no new session: {exc.message})",
+                    port=r.port, restored=False,
+                )  # fmt: skip
+            return
+        try:
+            for r in todo:
+                await restore_request(drv, r)
+        finally:
+            await drv.disconnect()
 
 
 __all__ = ["ChangeResult", "PortLocation", "SwitchManager", "canonical_vendor"]

@@ -3,8 +3,9 @@
 Path: BRIDGE-MIB ``dot1dTpFdbPort.<mac>`` (a direct GET) or, when the switch keeps its table per
 VLAN, Q-BRIDGE-MIB ``dot1qTpFdbPort.<fdbId>.<mac>`` (a walk, matched on the MAC suffix; the fdbId
 is reported as the VLAN) → bridge port → ``dot1dBasePortIfIndex`` → ifIndex → ``ifName`` (IF-MIB,
-``ifDescr`` as fallback). Useful when a vendor driver is SSH-only or its CLI is slow: one UDP
-round trip instead of a login. The community is a secret: it is never logged.
+``ifDescr`` as fallback). Useful when a vendor driver is SSH-only or its CLI MAC table is slow
+(a few UDP round trips, on every switch of the inventory in parallel); the manager then reads
+only the found port's mode over the CLI/API. The community is a secret: it is never logged.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DOT1Q_TP_FDB_PORT = "1.3.6.1.2.1.17.7.1.2.2.1.2"
 DOT1D_BASE_PORT_IFINDEX = "1.3.6.1.2.1.17.1.4.1.2"
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
 IF_DESCR = "1.3.6.1.2.1.2.2.1.2"
+VTP_VLAN_STATE = "1.3.6.1.4.1.9.9.46.1.3.1.1.2.1"
 _MISSING = (NoSuchInstance, NoSuchObject, EndOfMibView)
 
 
@@ -42,11 +44,20 @@ def mac_suffix(mac: str) -> str:
 
 class SnmpMacLookup:
     def __init__(
-        self, host: str, community: str, port: int = 161, timeout: float = 5.0, retries: int = 1
+        self,
+        host: str,
+        community: str,
+        port: int = 161,
+        timeout: float = 5.0,
+        retries: int = 1,
+        vlan_communities: bool = False,
     ) -> None:
         self.host, self.port = host, port
         self._community = community
         self.timeout, self.retries = timeout, retries
+        self.vlan_communities = vlan_communities
+        """Cisco IOS: the bridge tables are per VLAN, read with community ``<community>@<vlan>``
+        for each VLAN listed in CISCO-VTP-MIB ``vtpVlanState``."""
 
     def __repr__(self) -> str:
         return f"SnmpMacLookup({self.host}:{self.port})"
@@ -60,12 +71,15 @@ class SnmpMacLookup:
             )
             args = (engine, CommunityData(self._community, mpModel=1), target, ContextData())
             vlan: int | None = None
+            bridge_args = args
             bridge_port = await self._get(args, f"{DOT1D_TP_FDB_PORT}.{suffix}")
             if bridge_port is None:
                 bridge_port, vlan = await self._walk_qbridge(args, suffix)
+            if bridge_port is None and self.vlan_communities:
+                bridge_port, vlan, bridge_args = await self._per_vlan(args, suffix)
             if bridge_port is None:
                 return None
-            ifindex = await self._get(args, f"{DOT1D_BASE_PORT_IFINDEX}.{int(bridge_port)}")
+            ifindex = await self._get(bridge_args, f"{DOT1D_BASE_PORT_IFINDEX}.{int(bridge_port)}")
             if ifindex is None:
                 raise SwitchError(f"bridge port {bridge_port} has no ifIndex", device=self.host)
             name = await self._get(args, f"{IF_NAME}.{int(ifindex)}")
@@ -81,6 +95,32 @@ class SnmpMacLookup:
         self._check(err, status)
         value = binds[0][1]
         return None if isinstance(value, _MISSING) else value
+
+    async def _per_vlan(
+        self, args: tuple[Any, ...], suffix: str
+    ) -> tuple[Any, int | None, tuple[Any, ...]]:
+        """Cisco community indexing: ``dot1dTpFdbPort`` in each VLAN's own bridge instance."""
+        vlans: list[int] = []
+        async for err, status, _, binds in walk_cmd(
+            *args, ObjectType(ObjectIdentity(VTP_VLAN_STATE)), lexicographicMode=False
+        ):
+            self._check(err, status)
+            for name, _value in binds:
+                vid = int(str(name).rsplit(".", 1)[1])
+                # VLAN 1 is the plain community's instance (already asked); 1002-1005 are the
+                # FDDI/Token Ring defaults, which have no bridge
+                if vid != 1 and not 1002 <= vid <= 1005:
+                    vlans.append(vid)
+        engine, _, target, ctx = args
+        for vid in vlans:
+            per = (engine, CommunityData(f"{self._community}@{vid}", mpModel=1), target, ctx)
+            try:
+                port = await self._get(per, f"{DOT1D_TP_FDB_PORT}.{suffix}")
+            except DriverTimeout:
+                continue  # a VLAN without a bridge instance does not answer; try the next
+            if port is not None:
+                return port, vid, per
+        return None, None, args
 
     async def _walk_qbridge(self, args: tuple[Any, ...], suffix: str) -> tuple[Any, int | None]:
         tail = "." + suffix

@@ -123,7 +123,8 @@ def port_config(cfg: PortConfig | Mapping[str, Any], rules: NamingRules) -> Port
     mode = d.get("mode", "access")
     if mode not in ("access", "trunk"):
         raise _fail("mode", mode, "must be 'access' or 'trunk'")
-    vlans = vlan_list(d.get("vlans") or ())
+    raw_vlans: Any = d.get("vlans") or ()
+    vlans = vlan_list(raw_vlans)
     native = d.get("native_vlan")
     if mode == "access":
         if len(vlans) != 1:
