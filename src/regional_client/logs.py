@@ -37,6 +37,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record with the seed's fields first."""
 
     def format(self, record: logging.LogRecord) -> str:
+        cached = getattr(record, "_rc_json", None)
+        if cached is not None:  # the same record going to a second handler
+            return str(cached)
         fields: dict[str, Any] = getattr(record, "fields", {}) or {}
         out: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC)
@@ -55,7 +58,9 @@ class JsonFormatter(logging.Formatter):
                 out[k] = _redact(k, v)
         if record.exc_info and record.exc_info[0] is not None:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        text = json.dumps(out, default=str, ensure_ascii=False)
+        record._rc_json = text
+        return text
 
 
 class StructLogger:
@@ -108,6 +113,12 @@ class AgeSizeRotatingHandler(logging.handlers.RotatingFileHandler):
         filename.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
         self.max_age_days = max_age_days
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        """By the file's position: the stdlib formats every record a second time to measure it."""
+        if self.stream is None:
+            self.stream = self._open()
+        return self.maxBytes > 0 and self.stream.tell() >= self.maxBytes
 
     def doRollover(self) -> None:
         super().doRollover()

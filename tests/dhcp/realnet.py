@@ -112,12 +112,10 @@ class Client:
     async def start(self, *argv: str, ns: Netns | None = None) -> None:
         ns = ns or self.net.c
         env = {"PATH": os.environ["PATH"], "OUT": str(self.dir)}
-        self.proc = await asyncio.create_subprocess_exec(
-            *ns.cmd(*argv),
-            env=env,
-            stdout=open(self.dir / "stdout", "wb"),  # noqa: SIM115
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        with open(self.dir / "stdout", "wb") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                *ns.cmd(*argv), env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+            )
 
     async def stop(self) -> None:
         pidfile = self.dir / "pid"

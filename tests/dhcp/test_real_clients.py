@@ -32,9 +32,9 @@ pytestmark = [
     pytest.mark.skipif(not have_netns(), reason="needs root for network namespaces"),
 ]
 
-for tool in ("dhclient", "udhcpc"):
+for tool in ("dhclient", "udhcpc", "perfdhcp"):
     if shutil.which(tool) is None:
-        raise RuntimeError(f"{tool} missing: apt-get install isc-dhcp-client udhcpc")
+        raise RuntimeError(f"{tool} missing: apt-get install isc-dhcp-client udhcpc kea-admin")
 
 URL = "http://10.9.0.1:8081"
 
@@ -70,6 +70,10 @@ async def server(
                         "subnet": "10.20.0.0/24",
                         "gateway": "10.20.0.1",
                         "ip_range": {"start": "10.20.0.10", "end": "10.20.0.20"},
+                    },
+                    {
+                        "subnet": "10.7.0.0/24",
+                        "ip_range": {"start": "10.7.0.10", "end": "10.7.0.250"},
                     },
                 ],
             }
@@ -230,3 +234,27 @@ async def test_relayed_discover_request_answered_unicast_to_relay(
         assert a["type"] == M.ACK and a["yiaddr"] == "10.20.0.10" and 82 in a["codes"]  # type: ignore[operator]
     finally:
         sock.close()
+
+
+async def test_perfdhcp_as_relay_all_exchanges_complete_with_unique_addresses(
+    net: BootNet, server: Callable[..., Any], etcd_store: EtcdStore, keys: Keys
+) -> None:
+    """ISC perfdhcp (given the server address it acts as a relay, giaddr 10.7.0.2): 300 DORA
+    exchanges from 30 clients at 150/s; every one completes, each client keeps one address, no
+    address goes to two clients, and the leases are in etcd."""
+    svc = await server()
+    proc = await asyncio.create_subprocess_exec(
+        *net.r.cmd("perfdhcp", "-4", "-r", "150", "-n", "300", "-R", "30",
+                   "-W", "1000000", "-l", "10.7.0.2", "10.9.0.1"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
+    for section in ("DISCOVER-OFFER", "REQUEST-ACK"):
+        part = out.split(f"Statistics for: {section}", 1)[1]
+        assert "sent packets: 300" in part and "received packets: 300" in part, out
+        assert "rejected leases: 0" in part, out
+    leases = svc.leases()
+    assert 0 < len(leases) <= 30 and len({x["ip"] for x in leases}) == len(leases)
+    assert all(x["ip"].startswith("10.7.0.") for x in leases)
+    kvs, _ = await etcd_store.get_prefix(keys.leases_prefix)
+    assert sorted(kv.value["ip"] for kv in kvs) == sorted(x["ip"] for x in leases)

@@ -88,7 +88,15 @@ def demo_config(work: Path, rack: VirtualRack, ports: dict[str, int]) -> dict[st
             "default_kernel_params": "console=ttyS0,115200n8 ip=dhcp",
         },
         "switch": {"enabled": True, "inventory": rack.switch_inventory(), "batch_window": "200ms"},
-        "bmc": {"enabled": True, "protocol": rack.bmc_kind, "timeout": "20s", "retries": 2},
+        "bmc": {
+            "enabled": True,
+            "protocol": rack.bmc_kind,
+            "timeout": "20s",
+            "retries": 2,
+            "power_timeout": "60s",
+            "poll_interval": "500ms",
+            "redfish": {"scheme": "http"},  # the emulator in the rack speaks plain HTTP
+        },
         "workflow": {"agent_timeout": "90s", "step_retries": 2, "retry_backoff": "500ms"},
         "logging": {"level": "info", "file": str(work / "regional-client.log"), "stderr": False},
     }

@@ -105,6 +105,9 @@ class DhcpConfig(Section):
     """Remote subnets served through relays, chosen by ``giaddr``."""
     persist_batch: int = Field(256, ge=1, le=4096)
     """Most lease writes sent to etcd at once; acknowledgements wait for their write."""
+    persist_timeout: Duration = 10.0
+    """Longest wait for a lease write; past it the waiting replies are dropped (clients
+    retry) and the next batch is tried."""
 
     @model_validator(mode="after")
     def _check(self) -> DhcpConfig:

@@ -101,10 +101,14 @@ class DhcpEndpoint:
         self._loop = loop
         loop.add_reader(self.sock.fileno(), self._read_ready)
 
-    def close(self) -> None:
+    def pause(self) -> None:
+        """Stop reading (replies can still be sent)."""
         if self._loop is not None:
             self._loop.remove_reader(self.sock.fileno())
             self._loop = None
+
+    def close(self) -> None:
+        self.pause()
         self.sock.close()
 
     def queued_bytes(self) -> int:

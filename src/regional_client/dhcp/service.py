@@ -70,6 +70,7 @@ class DhcpService:
         self.endpoints: list[DhcpEndpoint] = []
         self._queue: list[tuple[Outcome, DhcpEndpoint]] = []
         self._writing = False
+        self._flush_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.invalid_records: list[str] = []
         self._init_metrics()
@@ -168,14 +169,19 @@ class DhcpService:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        if self._tasks:  # bounded: a watch stuck in an etcd reconnect must not block shutdown
+            await asyncio.wait(self._tasks, timeout=5.0)
         self._tasks.clear()
-        for _ in range(200):  # let the last batch of acknowledgements finish writing
-            if not self._writing and not self._queue:
-                break
-            await asyncio.sleep(0.01)
+        for ep in self.endpoints:  # stop reading; the last batch may still be answered
+            ep.pause()
+        flush = self._flush_task
+        if flush is not None and not flush.done():
+            try:  # let the last batch of acknowledgements finish writing
+                await asyncio.wait_for(asyncio.shield(flush), 5.0)
+            except (TimeoutError, Exception):
+                flush.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await flush
         for ep in self.endpoints:
             ep.close()
         self.endpoints.clear()
@@ -207,7 +213,7 @@ class DhcpService:
             self._queue.append((out, ep))
             if not self._writing:
                 self._writing = True
-                asyncio.get_running_loop().create_task(self._flush())
+                self._flush_task = asyncio.get_running_loop().create_task(self._flush())
         elif out.data:
             self._send(out, ep)
 
@@ -225,7 +231,10 @@ class DhcpService:
                 batch = self._queue[: self.cfg.persist_batch]
                 del self._queue[: len(batch)]
                 try:
-                    await self.dstore.write(c for out, _ in batch for c in out.changes)
+                    await asyncio.wait_for(
+                        self.dstore.write([c for out, _ in batch for c in out.changes]),
+                        self.cfg.persist_timeout,
+                    )
                 except Exception as e:
                     for _ in batch:
                         self._count("drop", "store_error")

@@ -71,6 +71,9 @@ class DhcpStore:
         for mac, ch in final.items():
             key = (self.keys.leases_prefix + mac).encode()
             ops.append((key, encode(ch[1].to_json()) if ch[0] == "put" else None))  # type: ignore[union-attr]
+        if len(ops) <= TXN_OPS:
+            await self._txn(ops)
+            return
         chunks = [ops[i : i + TXN_OPS] for i in range(0, len(ops), TXN_OPS)]
         results = await asyncio.gather(*(self._txn(c) for c in chunks), return_exceptions=True)
         for r in results:
@@ -78,22 +81,10 @@ class DhcpStore:
                 raise r
 
     async def _txn(self, ops: list[tuple[bytes, bytes | None]]) -> None:
-        """One unconditional etcd transaction of puts/deletes.
-
-        Uses ``EtcdStore._call`` (reconnect/failover and error mapping included) because the
-        store has no public multi-key write yet.
-        """
-
-        async def op(c: Any) -> None:
-            t = c.transactions
-            await c.transaction(
-                compare=[],
-                success=[t.put(k, v) if v is not None else t.delete(k) for k, v in ops],
-                failure=[],
-            )
-
-        await self.store._call(op)
-        self.store.writes += len(ops)
+        """One unconditional etcd transaction of puts (value) and deletes (None)."""
+        puts = {k.decode(): v for k, v in ops if v is not None}
+        deletes = [k.decode() for k, v in ops if v is None]
+        await self.store.put_many(puts, deletes)
 
     async def put_binding(self, b: Binding) -> int:
         return await self.store.put(self.keys.binding(b.mac), b.to_json())

@@ -62,12 +62,12 @@ def request_packet(
     """A relayed BOOTREQUEST as PXE firmware + relay agent produce it."""
     opts: dict[int, bytes] = {
         dp.Opt.MESSAGE_TYPE: bytes([msg]),
-        dp.Opt.PARAMETER_REQUEST_LIST: PXE_PRL,
+        dp.Opt.PARAM_REQUEST: PXE_PRL,
         dp.Opt.MAX_MESSAGE_SIZE: (1464).to_bytes(2, "big"),
-        dp.Opt.VENDOR_CLASS_ID: f"PXEClient:Arch:{arch:05d}:UNDI:002001".encode(),
+        dp.Opt.VENDOR_CLASS: f"PXEClient:Arch:{arch:05d}:UNDI:002001".encode(),
         dp.Opt.CLIENT_ARCH: arch.to_bytes(2, "big"),
-        94: bytes([1, 2, 1]),
-        97: b"\x00" + bytes.fromhex(mac.replace(":", "")).rjust(16, b"\x00"),
+        dp.Opt.CLIENT_NDI: bytes([1, 2, 1]),
+        dp.Opt.UUID: b"\x00" + bytes.fromhex(mac.replace(":", "")).rjust(16, b"\x00"),
     }
     opts.update(extra or {})
     p = dp.DhcpPacket(
@@ -162,8 +162,8 @@ class RelayAgent(asyncio.DatagramProtocol):
             ack = await self._ask(q, req, dp.MessageType.ACK, timeout, attempts)
         finally:
             self._waiting.pop(xid, None)
-        boot = ack.options.get(dp.Opt.BOOTFILE_NAME) or ack.file.rstrip(b"\x00")
-        tftp_opt = ack.options.get(dp.Opt.TFTP_SERVER_NAME)
+        boot = ack.options.get(dp.Opt.BOOTFILE) or ack.file.rstrip(b"\x00")
+        tftp_opt = ack.options.get(dp.Opt.TFTP_SERVER)
         tftp_server = tftp_opt.decode() if tftp_opt else dp.ip_str(ack.siaddr)
         return DhcpResult(
             ip=dp.ip_str(ack.yiaddr),

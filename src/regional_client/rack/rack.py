@@ -219,8 +219,7 @@ class VirtualRack:
         log_f.close()
         for s, sysdef in zip(self.servers, systems, strict=True):
             s.bmc = {"ip": "127.0.0.1", "port": port, "type": "redfish", "username": "admin",
-                     "password": self.bmc_password, "system_id": sysdef["uuid"],
-                     "scheme": "http"}  # fmt: skip
+                     "password": self.bmc_password, "system_id": sysdef["uuid"]}  # fmt: skip
         await self._wait_http(port)
 
     async def _wait_http(self, port: int, timeout: float = 30.0) -> None:

@@ -238,8 +238,10 @@ class EtcdStore:
     async def _drop_client(self) -> None:
         client, self._client = self._client, None
         if client is not None:
+            # aetcd's close waits for its watcher, which can hang for tens of seconds after etcd
+            # died: never let that block the next request.
             with contextlib.suppress(Exception):
-                await client.close()
+                await asyncio.wait_for(client.close(), 2.0)
 
     async def close(self) -> None:
         self._closed = True
@@ -354,6 +356,31 @@ class EtcdStore:
         r = await self._call(lambda c: c.delete_prefix(prefix.encode()))
         self.writes += 1
         return int(r.deleted) if r else 0
+
+    async def put_many(self, puts: dict[str, Any], deletes: list[str] | None = None) -> int:
+        """Write and delete several keys in one unconditional transaction (one revision).
+
+        Values are JSON-encoded unless they are ``bytes`` already. At most 128 operations
+        (etcd's default ``--max-txn-ops``). Returns the transaction's revision.
+        """
+        deletes = deletes or []
+        if len(puts) + len(deletes) > 128:
+            raise ValueError("put_many takes at most 128 operations")
+
+        async def op(c: _Client) -> int:
+            t = c.transactions
+            ops = [
+                t.put(k.encode(), v if isinstance(v, bytes) else encode(v)) for k, v in puts.items()
+            ]
+            ops += [t.delete(k.encode()) for k in deletes]
+            _, resp = await c.transaction(compare=[], success=ops, failure=[])
+            if resp and resp[0].HasField("response_put"):
+                return int(resp[0].response_put.header.revision)
+            return await self.revision()
+
+        rev = await self._call(op)
+        self.writes += len(puts) + len(deletes)
+        return rev
 
     async def put_if(self, key: str, value: Any, mod_revision: int) -> int | None:
         """Write ``key`` only if its mod_revision is still ``mod_revision`` (0: absent).

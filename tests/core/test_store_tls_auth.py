@@ -1,0 +1,127 @@
+"""The store against a real etcd that requires TLS client certificates, and one with auth on."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from regional_client.errors import StoreError
+from regional_client.store import EtcdStore
+from tests.helpers.etcd import EtcdProcess, free_port
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    os.chmod(path, 0o600)
+    return path
+
+
+def _pem_key(k: ec.EllipticCurvePrivateKey) -> bytes:
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption())  # fmt: skip
+
+
+def _cert(subject: str, key, issuer_key, issuer_name, ca: bool, server: bool) -> x509.Certificate:
+    now = datetime.datetime.now(datetime.UTC)
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(issuer_name or x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if server:
+        b = b.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Path]:
+    ca_key = _key()
+    ca = _cert("test-ca", ca_key, ca_key, None, ca=True, server=False)
+    out = {"ca": _write(tmp_path / "ca.pem", ca.public_bytes(serialization.Encoding.PEM))}
+    for name, server in (("server", True), ("client", False)):
+        k = _key()
+        c = _cert(name, k, ca_key, ca.subject, ca=False, server=server)
+        out[name] = _write(tmp_path / f"{name}.pem", c.public_bytes(serialization.Encoding.PEM))
+        out[f"{name}-key"] = _write(tmp_path / f"{name}-key.pem", _pem_key(k))
+    return out
+
+
+async def test_tls_with_client_certificates(tmp_path: Path, pki: dict[str, Path]) -> None:
+    port, peer = free_port(), free_port()
+    url = f"https://127.0.0.1:{port}"
+    log = open(tmp_path / "etcd.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["etcd", "--name", "tls", "--data-dir", str(tmp_path / "data"),
+         "--listen-client-urls", url, "--advertise-client-urls", url,
+         "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+         "--initial-cluster", f"tls=http://127.0.0.1:{peer}",
+         "--cert-file", str(pki["server"]), "--key-file", str(pki["server-key"]),
+         "--trusted-ca-file", str(pki["ca"]), "--client-cert-auth"],
+        stdout=log, stderr=log, env={"PATH": os.environ["PATH"]},
+    )  # fmt: skip
+    log.close()
+    try:
+        store = EtcdStore([url], ca_cert=pki["ca"], cert_file=pki["client"],
+                          key_file=pki["client-key"], dial_timeout=2)  # fmt: skip
+        for _ in range(100):
+            try:
+                await store.connect()
+                break
+            except StoreError:
+                time.sleep(0.1)
+        await store.put("/os/tls/x", {"secure": True})
+        assert (await store.get("/os/tls/x")).value == {"secure": True}
+        await store.close()
+        # Without a client certificate the server refuses us: a clear StoreError.
+        bare = EtcdStore([url], ca_cert=pki["ca"], dial_timeout=1, request_timeout=1)
+        with pytest.raises(StoreError):
+            await bare.connect()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_user_password_auth(own_etcd: EtcdProcess) -> None:
+    ep = own_etcd.endpoint
+    env = {"PATH": os.environ["PATH"], "ETCDCTL_API": "3"}
+
+    def ctl(*args: str, stdin: str | None = None) -> None:
+        subprocess.run(["etcdctl", f"--endpoints={ep}", *args], input=stdin, text=True,
+                       env=env, check=True, capture_output=True)  # fmt: skip
+
+    ctl("user", "add", "root", "--interactive=false", stdin="rootpw\n")
+    ctl("user", "add", "rc", "--interactive=false", stdin="rc-secret\n")
+    ctl("role", "add", "rc")
+    ctl("role", "grant-permission", "rc", "--prefix=true", "readwrite", "/os/")
+    ctl("user", "grant-role", "rc", "rc")
+    ctl("auth", "enable")
+    store = EtcdStore([ep], username="rc", password="rc-secret")
+    await store.put("/os/auth/x", {"ok": 1})
+    assert (await store.get("/os/auth/x")).value == {"ok": 1}
+    await store.close()
+    wrong = EtcdStore([ep], username="rc", password="nope", dial_timeout=2)
+    with pytest.raises(StoreError):
+        await wrong.connect()

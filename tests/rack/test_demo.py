@@ -1,0 +1,49 @@
+"""``regional-client demo``: the whole product against the virtual rack, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.cli import ENV
+
+
+def _demo(tmp_path: Path, *args: str) -> dict:
+    r = subprocess.run(
+        [sys.executable, "-m", "regional_client", "demo", "--json", "--timeout", "240",
+         "--workdir", str(tmp_path / "demo"), *args],
+        capture_output=True, text=True, env=ENV, timeout=300,
+    )  # fmt: skip
+    assert r.returncode in (0, 1), r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert r.returncode == (0 if out["ok"] else 1)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("bmc", "vendor"),
+    [("ipmi", "cisco"), ("redfish", "huawei"), ("ipmi", "h3c"), ("ipmi", "arista")],
+)
+def test_demo_eight_servers(tmp_path: Path, bmc: str, vendor: str) -> None:
+    out = _demo(tmp_path, "--servers", "8", "--bmc", bmc, "--vendor", vendor)
+    assert out["ok"], [(s["sn"], s["status"], s["error"]) for s in out["servers"]]
+    assert len(out["servers"]) == 8
+    for s in out["servers"]:
+        assert s["status"] == "completed"
+        assert all(isinstance(s[step], float) for step in ("switch", "pxe", "dhcp", "power",
+                                                            "agent", "cleanup"))  # fmt: skip
+    log = (tmp_path / "demo" / "regional-client.log").read_text()
+    # Every server got its address from our DHCP and its boot config over our TFTP.
+    assert log.count('"action": "lease_assigned"') >= 8
+    for n in range(1, 9):
+        assert f'"file": "pxelinux.cfg/01-52-54-00-ab-00-{n:02x}"' in log, n
+
+
+def test_demo_rejects_bad_arguments(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "regional_client", "demo", "--servers", "0"],
+                       capture_output=True, text=True, env=ENV, timeout=60)  # fmt: skip
+    assert r.returncode == 2 and "--servers must be" in r.stderr
