@@ -4,7 +4,8 @@ Runs a real etcd and ``regional-client run`` (pinned to CPU 0) and drives them f
 
 1. getNextOperation at full speed with ``wrk`` (64 connections, rotating over the 1,000 serials
    and their agent tokens): requests/s, p50/p99 latency, regional-client CPU.
-2. progress at full speed with ``wrk``: requests/s, etcd writes/s (etcd revision delta), CPU.
+2. progress at full speed with ``wrk``: requests/s, task writes/s (the regional client's own
+   counter) and etcd transactions/s (etcd revision delta; one txn carries up to 64), CPU.
 3. progress paced like 1,000 agents reporting 10 times a second (asyncio client, bounded): the
    rate achieved, etcd writes/s and regional-client CPU.
 
@@ -225,13 +226,15 @@ async def main() -> None:
         )
         p = results["progress (wrk, 64 conns)"]
         print(
-            f"  progress (max rate): {p['rps']:.0f} req/s -> {p['etcd_writes_per_s']:.0f} etcd "
-            f"writes/s, regional client {p['rc_cpu']:.2f} cores"
+            f"  progress (max rate): {p['rps']:.0f} req/s -> {p['etcd_writes_per_s']:.0f} task "
+            f"writes/s in {p['etcd_txns_per_s']:.0f} etcd txns/s, regional client "
+            f"{p['rc_cpu']:.2f} cores"
         )
         q = results["progress paced (1,000 agents x 10/s offered)"]
         print(
             f"  progress (paced): {q['achieved_per_s']} of {q['offered_per_s']} req/s -> "
-            f"{q['etcd_writes_per_s']} etcd writes/s, regional client {q['rc_cpu']} cores "
+            f"{q['etcd_writes_per_s']} task writes/s in {q['etcd_txns_per_s']} etcd txns/s, "
+            f"regional client {q['rc_cpu']} cores "
             "(target <= 1000 writes/s, < 0.5 core)"
         )
     finally:
