@@ -43,6 +43,7 @@ class AgentService:
         self.keys = keys
         self.cache = cache
         self.audit = audit
+        self._bg: set[asyncio.Task[None]] = set()
         self.progress = ProgressCoalescer(
             self._write_progress, progress_interval, write_batch=self._write_progress_batch
         )
@@ -59,7 +60,9 @@ class AgentService:
     def _on_event(self, ev: Any) -> None:
         task = ev.task
         if ev.type == "task_put" and task and not task.agent_token and task.status not in FINAL:
-            asyncio.get_running_loop().create_task(self._assign_token_safely(ev.sn))
+            t = asyncio.get_running_loop().create_task(self._assign_token_safely(ev.sn))
+            self._bg.add(t)
+            t.add_done_callback(self._bg.discard)
 
     async def _assign_token_safely(self, sn: str) -> None:
         try:

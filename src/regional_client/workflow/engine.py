@@ -104,7 +104,11 @@ class Workflow:
     async def start(self) -> None:
         self.cache.subscribe(self._on_event)
         for entry in list(self.cache.tasks.values()):
-            self._consider(entry.task)
+            t = entry.task
+            if t.status == Status.FAILED and t.owner == self.instance_id and t.workflow_state:
+                # Failed (e.g. by the agent) just before a crash, not yet rolled back: undo now.
+                self._background(self._rollback_failed(t))
+            self._consider(t)
         self._bg.append(asyncio.get_running_loop().create_task(self._takeover_loop()))
 
     async def stop(self, grace: float = 10.0) -> None:
@@ -146,6 +150,11 @@ class Workflow:
         if task.status == Status.APPROVED or mine:
             self._spawn(task.sn)
 
+    def _background(self, coro: Awaitable[None]) -> None:
+        t = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._cleanups.add(t)
+        t.add_done_callback(self._cleanups.discard)
+
     def _spawn(self, sn: str) -> None:
         t = asyncio.get_running_loop().create_task(self._run(sn))
         self._running[sn] = t
@@ -156,9 +165,7 @@ class Workflow:
         if run is not None:
             run.cancel()
         if previous is not None and previous.workflow_state:
-            t = asyncio.get_running_loop().create_task(self._cleanup_deleted(previous, run))
-            self._cleanups.add(t)
-            t.add_done_callback(self._cleanups.discard)
+            self._background(self._cleanup_deleted(previous, run))
 
     # ----- one task -------------------------------------------------------------------------
 
