@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -141,3 +142,21 @@ async def test_power_change_not_applied_is_reissued_once_then_reported(
         assert backend.requests == 2  # the command, and one re-issue half-way
     finally:
         ipmi_sim.remove(bmc)
+
+
+async def test_latency_delays_commands_without_blocking_other_bmcs(make_harness, sim_bmcs) -> None:
+    import time
+
+
+    h = make_harness(timeout=10)
+    slow, fast = sim_bmcs[0], sim_bmcs[1]
+    slow.state.latency = 0.5
+    t0 = time.monotonic()
+    slow_call = asyncio.create_task(h.ctl.power_status(ipmi_target(slow)))
+    await asyncio.sleep(0.05)
+    await h.ctl.power_status(ipmi_target(fast))
+    fast_done = time.monotonic() - t0
+    await slow_call
+    slow_done = time.monotonic() - t0
+    assert slow_done >= 0.5  # the command answer waited
+    assert fast_done < slow_done  # the other BMC was answered meanwhile

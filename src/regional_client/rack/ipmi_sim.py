@@ -87,6 +87,9 @@ class SimBmcState:
     power_offs: int = 0
     ignore_boot_changes: bool = False
     stall: bool = False
+    latency: float = 0.0
+    """Seconds before each command is answered (session setup is not delayed); models a slow
+    BMC without blocking the simulator's single I/O thread (a timer answers later)."""
     history: list[str] = field(default_factory=list)
 
 
@@ -145,8 +148,15 @@ class SimBmc(pyghmi_bmc.Bmc):  # type: ignore[misc]
             super().sessionless_data(data, sockaddr)
 
     def handle_raw_request(self, request: dict[str, Any], session: Any) -> None:
-        if not self.state.stall:
-            super().handle_raw_request(request, session)
+        if self.state.stall:
+            return
+        if self.state.latency > 0:
+            answer = super().handle_raw_request
+            timer = threading.Timer(self.state.latency, answer, (request, session))
+            timer.daemon = True
+            timer.start()
+            return
+        super().handle_raw_request(request, session)
 
     # -- power ----------------------------------------------------------------------------------
     def get_power_state(self) -> str:

@@ -328,9 +328,11 @@ class VirtualRack:
         self.tftp_addr = tftp_addr
         return await self.relay.open()
 
-    def tasks(self) -> list[dict[str, Any]]:
-        """One install task per server, as a control plane would write it."""
-        return [
+    def tasks(self, name_ports: bool = False) -> list[dict[str, Any]]:
+        """One install task per server, as a control plane would write it. ``name_ports``: the
+        task names its switch port (an inventory-driven control plane) instead of leaving the
+        regional client to find it by MAC."""
+        tasks = [
             {
                 "task_id": f"task-{s.sn}",
                 "sn": s.sn,
@@ -361,6 +363,10 @@ class VirtualRack:
             }
             for s in self.servers
         ]
+        if name_ports:
+            for t, s in zip(tasks, self.servers, strict=True):
+                t["switch"]["port"] = s.port_name
+        return tasks
 
     async def stop(self) -> None:
         for s in self.servers:

@@ -1,0 +1,262 @@
+"""Workflow throughput on the virtual rack: N servers, simulated device latency.
+
+A real etcd and ``regional-client run`` (pinned to CPU 0, measured alone: CPU seconds from
+/proc/<pid>/stat, peak RSS from VmHWM) install N servers of the virtual rack, which runs in this
+process (pinned to CPU 1): IPMI BMCs answering every command after ``--bmc-latency`` seconds (the
+simulator's timer-deferred answers; session setup is not delayed), one SSH switch emulator per
+48 servers whose sessions cost ``--switch-login`` seconds to open, PXE firmware doing real DHCP
+(relay) and TFTP, and agents whose operations take ``--agent-seconds`` (hardware script plus the
+noop installer). Tasks name their switch port (as an inventory-driven control plane would).
+
+Prints the time from approval to all completed, the regional client's CPU (seconds and average
+cores), peak RSS, etcd key writes, and per-step p50/p95. Everything listens on 127.0.0.1.
+
+    python3 bench/workflow_bench.py --servers 200
+    python3 bench/workflow_bench.py --servers 1000 --timeout 900
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from tests.helpers.etcd import EtcdProcess
+
+from regional_client.cli.demo import _tftp_root, demo_config
+from regional_client.rack.rack import VirtualRack, free_port
+from regional_client.store import EtcdStore, Keys
+from regional_client.workflow.engine import STEPS
+
+
+def proc_cpu(pid: int) -> float:
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(m.group(1)) / 1024 if m else 0.0
+
+
+def key_writes(port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/metrics", timeout=10) as r:
+        m = re.search(rb"regional_client_etcd_key_writes\{[^}]*\} ([\d.e+]+)", r.read())
+    return float(m.group(1)) if m else 0.0
+
+
+def secs(a: str | None, b: str | None) -> float | None:
+    if not a or not b:
+        return None
+    p = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    return (p(b) - p(a)).total_seconds()
+
+
+class MultiSwitchRack(VirtualRack):
+    """The rack with one 48-port switch per 48 servers (a ToR per rack of servers)."""
+
+    def __init__(self, *a, switch_login: float = 2.0, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.switch_login = switch_login
+        self.switches: list = []
+
+    async def _start_switch(self) -> None:
+        from regional_client.rack.switch_sim import SimSwitch
+
+        for k in range(0, self.count, 48):
+            sw = SimSwitch(
+                vendor="cisco_ios",
+                ports_count=48,
+                password=self.switch_password,
+                login_delay=self.switch_login,
+            )
+            for s in self.servers[k : k + 48]:
+                s.port_name = sw.port_name(s.index - k + 1)
+                sw.learn(s.mac, s.port_name)
+                sw.mutate(s.port_name, mode="access", access_vlan=200)
+            await sw.start()
+            self.switches.append(sw)
+        self.switch = self.switches[0]
+
+    def switch_inventory(self) -> list[dict]:
+        return [
+            {
+                "name": f"tor{n + 1}",
+                "type": "cisco",
+                "host": "127.0.0.1",
+                "port": sw.port,
+                "username": sw.username,
+                "password": self.switch_password,
+                "install_vlan": 100,
+                "production_vlan": 200,
+            }
+            for n, sw in enumerate(self.switches)
+        ]
+
+    async def stop(self) -> None:
+        for sw in self.switches[1:]:
+            await sw.stop()
+        await super().stop()
+
+
+async def run(args: argparse.Namespace) -> dict:
+    os.sched_setaffinity(0, {1})
+    tmp = Path(tempfile.mkdtemp(prefix="wf-bench-"))
+    etcd = EtcdProcess(tmp / "etcd")
+    etcd.start()
+    rack = MultiSwitchRack(
+        args.servers,
+        workdir=tmp / "rack",
+        switch_login=args.switch_login,
+        agent_seconds=args.agent_seconds,
+    )
+    rc = None
+    store = EtcdStore([etcd.endpoint])
+    try:
+        _tftp_root(tmp / "tftpboot")
+        await rack.start()
+        for s in rack.servers:
+            rack.ipmi.by_port(s.bmc["port"]).state.latency = args.bmc_latency
+        ports = {"api": free_port(), "dhcp": free_port(2), "tftp": free_port(2)}
+        ports["relay"] = await rack.attach(
+            ("127.0.0.1", ports["dhcp"]), ("127.0.0.1", ports["tftp"])
+        )
+        cfg = demo_config(tmp, rack, ports)
+        cfg["etcd"] = {"endpoints": [etcd.endpoint]}
+        cfg["workflow"] = {
+            "max_concurrent_installs": args.concurrency,
+            "agent_timeout": "10m",
+            "step_retries": 3,
+            "step_timeout": "10m",
+            "power_timeout": "5m",
+        }
+        cfg["bmc"].update(max_concurrent=args.bmc_concurrency, timeout="30s")
+        cfg["dhcp"]["relay_subnets"][0]["ip_range"] = {
+            "start": "127.101.0.10",
+            "end": "127.101.15.250",
+        }
+        cfg["logging"] = {"level": "warning", "file": str(tmp / "rc.log"), "stderr": False}
+        (tmp / "rc.yaml").write_text(yaml.safe_dump(cfg))
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "src")}
+        rc = subprocess.Popen(
+            [
+                "taskset",
+                "-c",
+                "0",
+                sys.executable,
+                "-m",
+                "regional_client",
+                "run",
+                "-c",
+                str(tmp / "rc.yaml"),
+            ],
+            env=env,
+        )
+        for _ in range(300):
+            try:
+                await asyncio.to_thread(key_writes, ports["api"])  # answers once it is up
+                break
+            except (OSError, ValueError):
+                await asyncio.sleep(0.1)
+        await store.connect()
+        keys = Keys("demo")
+        cpu0, w0 = proc_cpu(rc.pid), key_writes(ports["api"])
+        t0 = time.monotonic()
+        for task in rack.tasks(name_ports=True):
+            task["switch"]["name"] = (
+                f"tor{next(i for i, s in enumerate(rack.servers) if s.sn == task['sn']) // 48 + 1}"
+            )
+            task["operation_params"]["os_install"].update(steps=5, delay=args.agent_seconds / 5)
+            task["hardware_scripts"] = []
+            await store.put(keys.task(task["sn"]), task)
+        done: dict = {}
+        while time.monotonic() - t0 < args.timeout:
+            kvs, _ = await store.get_prefix(keys.machines_prefix)
+            done = {kv.value["sn"]: kv.value for kv in kvs if kv.valid}
+            final = [t for t in done.values() if t["status"] in ("completed", "failed")]
+            if len(final) == args.servers:
+                break
+            print(
+                f"  {time.monotonic() - t0:6.1f}s: {len(final)}/{args.servers} settled", flush=True
+            )
+            await asyncio.sleep(10)
+        elapsed = time.monotonic() - t0
+        cpu = proc_cpu(rc.pid) - cpu0
+        steps: dict[str, list[float]] = {s: [] for s in STEPS}
+        for t in done.values():
+            for st in t.get("steps", []):
+                v = secs(st.get("started_at"), st.get("finished_at"))
+                if v is not None:
+                    steps[st["name"]].append(v)
+        return {
+            "servers": args.servers,
+            "seconds": round(elapsed, 1),
+            "completed": sum(t["status"] == "completed" for t in done.values()),
+            "failed": sum(t["status"] == "failed" for t in done.values()),
+            "errors": sorted(
+                {(t.get("error") or "")[:120] for t in done.values() if t["status"] == "failed"}
+            )[:5],
+            "rc_cpu_seconds": round(cpu, 1),
+            "rc_avg_cores": round(cpu / elapsed, 2),
+            "rc_peak_rss_mb": round(peak_rss_mb(rc.pid), 1),
+            "etcd_key_writes": int(key_writes(ports["api"]) - w0),
+            "steps_p50_p95": {
+                k: (
+                    round(statistics.median(v), 2),
+                    round(statistics.quantiles(v, n=20)[-1], 2) if len(v) > 1 else v[0],
+                )
+                for k, v in steps.items()
+                if v
+            },
+        }
+    finally:
+        await store.close()
+        if rc is not None:
+            rc.terminate()
+            try:
+                rc.wait(30)
+            except subprocess.TimeoutExpired:
+                rc.kill()
+        await rack.stop()
+        etcd.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--servers", type=int, default=200)
+    ap.add_argument("--switch-login", type=float, default=2.0)
+    ap.add_argument("--bmc-latency", type=float, default=0.5)
+    ap.add_argument("--agent-seconds", type=float, default=5.0)
+    ap.add_argument("--concurrency", type=int, default=1000)
+    ap.add_argument("--bmc-concurrency", type=int, default=100)
+    ap.add_argument("--timeout", type=float, default=900)
+    args = ap.parse_args()
+    r = asyncio.run(run(args))
+    print(yaml.safe_dump(r, sort_keys=False))
+    print(
+        f"{r['servers']} servers: {r['completed']} completed, {r['failed']} failed in "
+        f"{r['seconds']} s; regional client {r['rc_cpu_seconds']} CPU s "
+        f"({r['rc_avg_cores']} cores avg), peak RSS {r['rc_peak_rss_mb']} MB, "
+        f"{r['etcd_key_writes']} etcd key writes"
+    )
+
+
+if __name__ == "__main__":
+    main()
