@@ -122,6 +122,7 @@ async def run(args: argparse.Namespace) -> dict:
     etcd.start()
     rack = MultiSwitchRack(
         args.servers,
+        bmc=args.bmc,
         workdir=tmp / "rack",
         switch_login=args.switch_login,
         agent_seconds=args.agent_seconds,
@@ -131,8 +132,9 @@ async def run(args: argparse.Namespace) -> dict:
     try:
         _tftp_root(tmp / "tftpboot")
         await rack.start()
-        for s in rack.servers:
-            rack.ipmi.by_port(s.bmc["port"]).state.latency = args.bmc_latency
+        if rack.ipmi is not None:
+            for s in rack.servers:
+                rack.ipmi.by_port(s.bmc["port"]).state.latency = args.bmc_latency
         ports = {"api": free_port(), "dhcp": free_port(2), "tftp": free_port(2)}
         ports["relay"] = await rack.attach(
             ("127.0.0.1", ports["dhcp"]), ("127.0.0.1", ports["tftp"])
@@ -242,7 +244,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--servers", type=int, default=200)
     ap.add_argument("--switch-login", type=float, default=2.0)
-    ap.add_argument("--bmc-latency", type=float, default=0.5)
+    ap.add_argument(
+        "--bmc",
+        choices=["ipmi", "redfish"],
+        default="ipmi",
+        help="ipmi: pyghmi simulator (one thread, select(): up to ~500 BMCs); "
+        "redfish: one sushy-emulator --fake (power changes land 1-11 s later)",
+    )
+    ap.add_argument("--bmc-latency", type=float, default=0.5, help="IPMI: seconds per command")
     ap.add_argument("--agent-seconds", type=float, default=5.0)
     ap.add_argument("--concurrency", type=int, default=1000)
     ap.add_argument("--bmc-concurrency", type=int, default=100)
