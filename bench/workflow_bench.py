@@ -148,6 +148,7 @@ async def run(args: argparse.Namespace) -> dict:
             "step_timeout": "10m",
             "power_timeout": "5m",
         }
+        cfg["tftp"]["max_clients"] = max(100, args.servers)  # every server may boot at once
         cfg["bmc"].update(max_concurrent=args.bmc_concurrency, timeout="30s")
         cfg["dhcp"]["relay_subnets"][0]["ip_range"] = {
             "start": "127.101.0.10",

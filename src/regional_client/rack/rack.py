@@ -117,10 +117,11 @@ class VirtualRack:
         self._loop = asyncio.get_running_loop()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._plan()
-        await self._start_switch()
+        # IPMI first: the simulator watches its sockets with select(), which needs fds < 1024.
         if self.bmc_kind == "ipmi":
             self._start_ipmi()
-        else:
+        await self._start_switch()
+        if self.bmc_kind == "redfish":
             await self._start_redfish()
 
     async def _start_switch(self) -> None:
