@@ -181,10 +181,9 @@ async def run(args: argparse.Namespace) -> dict:
         keys = Keys("demo")
         cpu0, w0 = proc_cpu(rc.pid), key_writes(ports["api"])
         t0 = time.monotonic()
+        index = {s.sn: s.index for s in rack.servers}
         for task in rack.tasks(name_ports=True):
-            task["switch"]["name"] = (
-                f"tor{next(i for i, s in enumerate(rack.servers) if s.sn == task['sn']) // 48 + 1}"
-            )
+            task["switch"]["name"] = f"tor{index[task['sn']] // 48 + 1}"
             task["operation_params"]["os_install"].update(steps=5, delay=args.agent_seconds / 5)
             task["hardware_scripts"] = []
             await store.put(keys.task(task["sn"]), task)
