@@ -6,6 +6,7 @@ import asyncio
 import glob
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -158,6 +159,26 @@ async def test_stalled_bmc_times_out_within_configured_timeout(
     )
 
 
+async def test_cancelled_call_kills_its_ipmitool(make_harness, sim_bmc: SimBmc) -> None:
+    """A workflow cancelled mid-call (task deleted, shutdown) leaves no ipmitool behind."""
+    h = make_harness(timeout=30, retries=0, ipmi={"retransmits": 9, "retransmit_timeout": 1})
+    sim_bmc.state.stall = True
+    call = asyncio.create_task(h.ctl.power_status(ipmi_target(sim_bmc)))
+    for _ in range(100):
+        if _ipmitool_pids(sim_bmc.port):
+            break
+        await asyncio.sleep(0.05)
+    assert _ipmitool_pids(sim_bmc.port), "ipmitool never started"
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    for _ in range(100):
+        if not _ipmitool_pids(sim_bmc.port):
+            break
+        await asyncio.sleep(0.05)
+    assert not _ipmitool_pids(sim_bmc.port), "the cancelled call's ipmitool still runs"
+
+
 async def test_nobody_listening_is_timeout_after_bounded_retries(make_harness, json_log) -> None:
     h = make_harness(timeout=5, retries=1, ipmi={"retransmits": 1, "retransmit_timeout": 1})
     from regional_client.drivers.bmc.base import BmcTarget
@@ -179,7 +200,7 @@ async def test_password_never_in_argv_environ_logs_or_audit(
     leaks: list[str] = []
     seen_pids: set[int] = set()
     children_seen: list[int] = []
-    pw_dirs: list[str] = []
+    pw_args: list[bytes] = []
     needle = PASSWORD.encode()
 
     async def sample() -> None:
@@ -191,10 +212,9 @@ async def test_password_never_in_argv_environ_logs_or_audit(
                 for what in ("cmdline", "environ"):
                     if needle in _read_proc(pid, what):
                         leaks.append(f"{pid}/{what}")
-                # Our own child's password file (other suites may run ipmitool meanwhile).
                 args = _read_proc(pid, "cmdline").split(b"\0")
                 if b"-f" in args[:-1]:
-                    pw_dirs.append(os.path.dirname(args[args.index(b"-f") + 1].decode()))
+                    pw_args.append(args[args.index(b"-f") + 1])
             await asyncio.sleep(0.02)
 
     sampler = asyncio.create_task(sample())
@@ -204,8 +224,8 @@ async def test_password_never_in_argv_environ_logs_or_audit(
     assert seen_pids, "no ipmitool process was observed: the test proved nothing"
     assert seen_pids & set(children_seen), "ipmitool was not seen as our child"
     assert not leaks
-    # the password file lived only for the call
-    assert pw_dirs and not _existing(set(pw_dirs))
+    # the password came through an inherited pipe, never a file on disk
+    assert pw_args and all(re.fullmatch(rb"/dev/fd/\d+", a) for a in pw_args), pw_args
     # a successful call too, then check every log line and audit record
     sim_bmc.state.stall = False
     await h.ctl.power_on(t)
@@ -282,10 +302,6 @@ def _read_proc(pid: int, what: str) -> bytes:
         return Path(f"/proc/{pid}/{what}").read_bytes()
     except OSError:
         return b""
-
-
-def _existing(paths: set[str]) -> list[str]:
-    return [p for p in paths if os.path.exists(p)]
 
 
 def _free_udp_port() -> int:

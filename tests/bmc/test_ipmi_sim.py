@@ -160,3 +160,8 @@ async def test_latency_delays_commands_without_blocking_other_bmcs(make_harness,
     slow_done = time.monotonic() - t0
     assert slow_done >= 0.5  # the command answer waited
     assert fast_done < slow_done  # the other BMC was answered meanwhile
+    # One delayed answer per BMC call: session setup and ipmitool's probes are not delayed,
+    # nor the set-in-progress bracket of a boot device change.
+    assert slow.state.delayed == 1
+    await h.ctl.set_boot_device(ipmi_target(slow), "pxe")  # read the EFI bit, set, read back
+    assert slow.state.delayed == 1 + 3

@@ -23,7 +23,12 @@ pyghmi's ``Bmc.listen(timeout=None)`` never reads its sockets: we run our own lo
 promptly.
 
 Run standalone: ``python -m regional_client.rack.ipmi_sim --count 50`` prints one JSON line per
-BMC (``{"name", "port", "username", "password"}``) and serves until SIGTERM/SIGINT.
+BMC (``{"name", "port", "username"}``), then ``{"ready": true}``, and serves until SIGTERM/SIGINT;
+with ``--events`` it then prints one JSON line per power or boot-device event
+(``{"index", "event", "boot", "resets"}``: how a virtual rack whose BMCs run in other processes
+learns that a server was reset and from which device it boots). pyghmi's I/O thread reads every
+socket of its process on each wake-up, so its cost grows with BMCs per process: large racks run
+several such processes (see :class:`regional_client.rack.rack.VirtualRack` ``ipmi_processes``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import ipaddress
 import json
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -88,8 +94,12 @@ class SimBmcState:
     ignore_boot_changes: bool = False
     stall: bool = False
     latency: float = 0.0
-    """Seconds before each command is answered (session setup is not delayed); models a slow
-    BMC without blocking the simulator's single I/O thread (a timer answers later)."""
+    """Seconds before a chassis action is answered: power status and control, boot flags read
+    or written (one per ``ipmitool`` call; session setup, the probes ipmitool sends first and
+    the set-in-progress bracket around boot flags are not delayed). Models a slow BMC without
+    blocking the simulator's single I/O thread (a timer answers later)."""
+    delayed: int = 0
+    """Commands answered after ``latency``."""
     history: list[str] = field(default_factory=list)
 
 
@@ -150,7 +160,8 @@ class SimBmc(pyghmi_bmc.Bmc):  # type: ignore[misc]
     def handle_raw_request(self, request: dict[str, Any], session: Any) -> None:
         if self.state.stall:
             return
-        if self.state.latency > 0:
+        if self.state.latency > 0 and _is_chassis_action(request):
+            self.state.delayed += 1
             answer = super().handle_raw_request
             timer = threading.Timer(self.state.latency, answer, (request, session))
             timer.daemon = True
@@ -250,6 +261,14 @@ class SimBmc(pyghmi_bmc.Bmc):  # type: ignore[misc]
             flags |= 0x20 if st.boot_uefi else 0
             selector = _SELECTOR_OF.get(st.boot_device, 0)
         session.send_ipmi_response(data=[1, 5, flags, selector << 2, 0, 0, 0])
+
+
+def _is_chassis_action(request: dict[str, Any]) -> bool:
+    """Power status/control, boot options read, or the boot flags (parameter 5) written."""
+    if request.get("netfn") != 0:
+        return False
+    cmd, data = request.get("command"), request.get("data") or [0]
+    return cmd in (0x01, 0x02, 0x09) or (cmd == 0x08 and data[0] & 0x7F == 5)
 
 
 class IpmiSimulator:
@@ -383,13 +402,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--address", default="127.0.0.1")
     ap.add_argument("--username", default="admin")
     ap.add_argument("--password-file", help="file holding the BMC password (default: password)")
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    ap.add_argument(
+        "--events",
+        action="store_true",
+        help="after the ready line, print one JSON line per power or boot-device event",
+    )
     args = ap.parse_args(argv)
     password = "password"
     if args.password_file:
         with open(args.password_file, encoding="utf-8") as fh:
             password = fh.read().strip()
     sim = IpmiSimulator.create(args.count, args.username, password, args.address)
-    for b in sim.bmcs:
+    out = threading.Lock()
+
+    def emit(msg: dict[str, Any]) -> None:
+        with out:
+            sys.stdout.write(json.dumps(msg) + "\n")
+            sys.stdout.flush()
+
+    for i, b in enumerate(sim.bmcs):
+        b.state.latency = args.latency
+        if args.events:
+            b.add_listener(
+                lambda st, ev, i=i: emit(
+                    {"index": i, "event": ev, "boot": st.last_boot_device, "resets": st.resets}
+                )
+            )
         print(json.dumps({"name": b.state.name, "port": b.port, "username": args.username}))
     print(json.dumps({"ready": True}), flush=True)
     done = threading.Event()

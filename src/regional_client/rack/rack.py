@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -73,6 +74,8 @@ class VirtualRack:
         vendor: str = "cisco",
         workdir: Path | None = None,
         agent_seconds: float = 2.0,
+        bmc_latency: float = 0.0,
+        ipmi_processes: int = 0,
     ) -> None:
         if vendor not in VENDORS:
             raise ValueError(f"unknown switch vendor {vendor!r} (one of {', '.join(VENDORS)})")
@@ -83,6 +86,10 @@ class VirtualRack:
         self.vendor = vendor
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="rack-"))
         self.agent_seconds = agent_seconds
+        self.bmc_latency = bmc_latency
+        self.ipmi_processes = ipmi_processes
+        self._ipmi_procs: list[asyncio.subprocess.Process] = []
+        self._ipmi_readers: list[asyncio.Task[None]] = []
         self.servers: list[VirtualServer] = []
         self.switch: Any = None
         self.ipmi: Any = None
@@ -118,7 +125,9 @@ class VirtualRack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._plan()
         # IPMI first: the simulator watches its sockets with select(), which needs fds < 1024.
-        if self.bmc_kind == "ipmi":
+        if self.bmc_kind == "ipmi" and self.ipmi_processes > 0:
+            await self._start_ipmi_processes()
+        elif self.bmc_kind == "ipmi":
             self._start_ipmi()
         await self._start_switch()
         if self.bmc_kind == "redfish":
@@ -169,16 +178,66 @@ class VirtualRack:
         self.ipmi = IpmiSimulator()
         for s in self.servers:
             bmc = self.ipmi.add(SimBmcState(f"bmc-{s.sn}", "admin", self.bmc_password))
-            bmc.add_listener(lambda state, ev, s=s: self._threadsafe(self._on_ipmi, s, state, ev))
+            bmc.state.latency = self.bmc_latency
+            bmc.add_listener(
+                lambda st, ev, s=s: self._threadsafe(self._on_bmc, s, ev, st.last_boot_device)
+            )
             s.bmc = {"ip": "127.0.0.1", "port": bmc.port, "type": "ipmi",
                      "username": "admin", "password": self.bmc_password}  # fmt: skip
         self.ipmi.start()
+
+    async def _start_ipmi_processes(self) -> None:
+        """The BMCs in ``ipmi_processes`` simulator processes (``python -m ...ipmi_sim --events``).
+
+        pyghmi reads every socket of its process on each wake-up; a few hundred BMCs in one
+        process saturate a core. Split, each process serves its share and reports power events
+        on stdout. The password reaches them in a file (mode 0600), not on a command line.
+        """
+        pw = self.workdir / "bmc-password"
+        pw.touch(mode=0o600)
+        pw.write_text(self.bmc_password)
+        n = self.ipmi_processes
+        shards = [self.servers[k::n] for k in range(n) if self.servers[k::n]]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+        for shard in shards:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "regional_client.rack.ipmi_sim", "--count",
+                str(len(shard)), "--password-file", str(pw), "--latency", str(self.bmc_latency),
+                "--events", stdout=asyncio.subprocess.PIPE, env=env,
+                limit=1 << 20,
+            )  # fmt: skip
+            self._ipmi_procs.append(proc)
+            assert proc.stdout is not None
+            for s in shard:
+                line = await asyncio.wait_for(proc.stdout.readline(), 60)
+                if not line:
+                    raise RuntimeError("IPMI simulator process exited before it was ready")
+                port = json.loads(line)["port"]
+                s.bmc = {"ip": "127.0.0.1", "port": port, "type": "ipmi",
+                         "username": "admin", "password": self.bmc_password}  # fmt: skip
+            if not json.loads(await asyncio.wait_for(proc.stdout.readline(), 60)).get("ready"):
+                raise RuntimeError("IPMI simulator process did not say ready")
+            self._ipmi_readers.append(asyncio.create_task(self._ipmi_events(proc, shard)))
+
+    async def _ipmi_events(
+        self, proc: asyncio.subprocess.Process, shard: list[VirtualServer]
+    ) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            try:
+                msg = json.loads(line)
+                s = shard[msg["index"]]
+            except (ValueError, KeyError, IndexError):
+                log.warning("unreadable IPMI simulator event", event_line=line[:200])
+                continue
+            self._on_bmc(s, msg["event"], msg.get("boot"))
 
     def _threadsafe(self, fn: Any, *args: Any) -> None:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(fn, *args)
 
-    def _on_ipmi(self, s: VirtualServer, state: Any, event: str) -> None:
+    def _on_bmc(self, s: VirtualServer, event: str, boot_device: str | None) -> None:
         s.log(event)
         if not event.startswith("power:"):
             return
@@ -186,7 +245,7 @@ class VirtualRack:
         if action in ("off", "soft"):
             self._power_off(s)
         else:
-            self._power_on(s, state.last_boot_device or "none")
+            self._power_on(s, boot_device or "none")
 
     # ----- Redfish --------------------------------------------------------------------------
 
@@ -379,6 +438,17 @@ class VirtualRack:
                 await self.switch.stop()
         if self.ipmi is not None:
             self.ipmi.stop()
+        for proc in self._ipmi_procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self._ipmi_procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for t in self._ipmi_readers:
+            t.cancel()
         if self.redfish_proc is not None and self.redfish_proc.returncode is None:
             self.redfish_proc.send_signal(signal.SIGTERM)
             try:

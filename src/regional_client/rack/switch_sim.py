@@ -15,6 +15,7 @@ The virtual rack starts many of them at once on loopback with :func:`start_switc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -172,7 +173,9 @@ class SimSwitch:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            # Bounded: a client that keeps its session open must not hold the stop up.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
             self._server = None
 
     async def _session(self, process: asyncssh.SSHServerProcess) -> None:
