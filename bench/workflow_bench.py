@@ -62,6 +62,15 @@ def peak_rss_mb(pid: int) -> float:
     return int(m.group(1)) / 1024 if m else 0.0
 
 
+def cache_lag(port: int, kvs: list) -> int:
+    """How far the regional client's task cache (health: ``cache_revision``) trails the newest
+    task write in etcd (0: up to date, or ahead of that read)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=30) as r:
+        cached = json.loads(r.read())["etcd"]["cache_revision"]
+    newest = max((kv.mod_revision for kv in kvs), default=0)
+    return max(0, newest - cached)
+
+
 def key_writes(port: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/metrics", timeout=10) as r:
         m = re.search(rb"regional_client_etcd_key_writes\{[^}]*\} ([\d.e+]+)", r.read())
@@ -173,7 +182,7 @@ async def run(args: argparse.Namespace) -> dict:
             "start": "127.101.0.10",
             "end": "127.101.15.250",
         }
-        cfg["logging"] = {"level": "warning", "file": str(tmp / "rc.log"), "stderr": False}
+        cfg["logging"] = {"level": args.rc_log_level, "file": str(tmp / "rc.log"), "stderr": False}
         (tmp / "rc.yaml").write_text(yaml.safe_dump(cfg))
         env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT / "src")}
         rc = subprocess.Popen(
@@ -204,14 +213,19 @@ async def run(args: argparse.Namespace) -> dict:
             task["hardware_scripts"] = []
             await store.put(keys.task(task["sn"]), task)
         done: dict = {}
+        lags: list[int] = []
         while time.monotonic() - t0 < args.timeout:
             kvs, _ = await store.get_prefix(keys.machines_prefix)
             done = {kv.value["sn"]: kv.value for kv in kvs if kv.valid}
             final = [t for t in done.values() if t["status"] in ("completed", "failed")]
             if len(final) == args.servers:
                 break
+            lag = await asyncio.to_thread(cache_lag, ports["api"], kvs)
+            lags.append(lag)
             print(
-                f"  {time.monotonic() - t0:6.1f}s: {len(final)}/{args.servers} settled", flush=True
+                f"  {time.monotonic() - t0:6.1f}s: {len(final)}/{args.servers} settled; "
+                f"regional client's task cache {lag} revisions behind etcd",
+                flush=True,
             )
             await asyncio.sleep(10)
         elapsed = time.monotonic() - t0
@@ -237,6 +251,7 @@ async def run(args: argparse.Namespace) -> dict:
             "rc_with_ipmitool_avg_cores": round(cpu_all / elapsed, 2),
             "rc_peak_rss_mb": round(peak_rss_mb(rc.pid), 1),
             "etcd_key_writes": int(key_writes(ports["api"]) - w0),
+            "task_cache_max_revisions_behind": max(lags, default=0),
             "rc_log_warnings": log_summary(tmp / "rc.log"),
             "rack_log_warnings": log_summary(tmp / "rack.log"),
             "steps_p50_p95": {
@@ -253,8 +268,8 @@ async def run(args: argparse.Namespace) -> dict:
             await store.close()
         if rc is not None:
             rc.terminate()
-            try:
-                rc.wait(30)
+            try:  # in a thread: the rack (switches, agents) keeps answering meanwhile
+                await asyncio.to_thread(rc.wait, 30)
             except subprocess.TimeoutExpired:
                 print("regional client did not stop within 30 s of SIGTERM: killed", flush=True)
                 rc.kill()
@@ -293,6 +308,7 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1000)
     ap.add_argument("--bmc-concurrency", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--rc-log-level", default="warning", help="the regional client's log level")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, etcd)")
     args = ap.parse_args()
     r = asyncio.run(run(args))

@@ -34,6 +34,10 @@ from regional_client.store.embedded import EmbeddedEtcd
 log = get_logger("main")
 
 
+STOP_TIMEOUT = 90.0
+"""Seconds one service may take to stop before shutdown moves on without it."""
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: :class:`RegionalClient` owns the signals."""
 
@@ -86,7 +90,9 @@ class RegionalClient:
         audit.add_sink(rt.trail.sink)
         await rt.trail.start()
         self._started.append(rt.trail)
-        heartbeat = Heartbeat(rt.store, rt.keys, rt.instance_id)
+        heartbeat = Heartbeat(
+            rt.store, rt.keys, rt.instance_id, ttl=max(5, round(cfg.workflow.heartbeat_ttl))
+        )
         await heartbeat.start()
         self._started.append(heartbeat)
         rt.cache = Cache(rt.store, rt.keys)
@@ -137,7 +143,11 @@ class RegionalClient:
                 await asyncio.wait_for(self._http_task, 10)
         for svc in reversed(self._started):
             try:
-                await svc.stop()
+                # Each service bounds its own wait; this is the net for one that does not.
+                await asyncio.wait_for(svc.stop(), STOP_TIMEOUT)
+            except TimeoutError:
+                log.error("service did not stop in time", action="stop_timeout",
+                          service=type(svc).__name__, seconds=STOP_TIMEOUT)  # fmt: skip
             except Exception:
                 log.exception("error while stopping", action="stop_error", service=repr(svc))
         self._started.clear()

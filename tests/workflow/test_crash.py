@@ -18,8 +18,10 @@ from tests.helpers.regional import RcProcess
 from tests.workflow.harness import Bench
 
 
-def _rc_config(bench: Bench, idc: str, etcd: EtcdProcess, state: Path) -> dict[str, Any]:
-    cfg = bench.config(agent_timeout="6s")
+def _rc_config(
+    bench: Bench, idc: str, etcd: EtcdProcess, state: Path, **workflow: Any
+) -> dict[str, Any]:
+    cfg = bench.config(agent_timeout="6s", **workflow)
     cfg.update({
         "idc": idc, "state_dir": str(state), "api": {"listen_addr": "127.0.0.1"},
         "etcd": {"endpoints": [etcd.endpoint]}, "dhcp": {"enabled": False},
@@ -125,6 +127,94 @@ async def test_two_instances_never_run_the_same_task(
             a.stop()
         with contextlib.suppress(Exception):
             b.stop()
+        await bench.stop()
+
+
+@pytest.mark.slow
+async def test_dead_instance_tasks_are_taken_over(
+    etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str, tmp_path: Path
+) -> None:
+    """A dies mid-install (SIGKILL, its heartbeat expires); B adopts its tasks and finishes
+    them, never repeating a power action A had already taken."""
+    bench = Bench(etcd_store, keys, 2, tmp_path)
+    await bench.start()
+    a = RcProcess(
+        _rc_config(bench, idc, etcd_server, tmp_path / "a", heartbeat_ttl="5s"), tmp_path / "rc-a"
+    )
+    b = RcProcess(
+        _rc_config(bench, idc, etcd_server, tmp_path / "b", heartbeat_ttl="5s"), tmp_path / "rc-b"
+    )
+    bench.regional_url = a.url
+    try:
+        await a.start()
+        killer = asyncio.create_task(
+            _kill_when(etcd_store, keys, bench.nodes[0].sn, "agent", "running", a)
+        )
+        await bench.approve_all()
+        await asyncio.wait_for(killer, 60)
+        a_id = (await etcd_store.get(keys.task(bench.nodes[0].sn))).value["owner"]
+        bench.regional_url = b.url  # the agents' next boot finds the surviving instance
+        await b.start()
+        tasks = await _wait_status(etcd_store, keys, [n.sn for n in bench.nodes], 120)
+        for node in bench.nodes:
+            t = tasks[node.sn]
+            assert t["status"] == "completed", (t.get("error"), t.get("steps"))
+            assert t["owner"] != a_id
+            if any(h.get("by") == a_id for h in t["history"]):  # claimed by A: adopted by B
+                assert any(h.get("reason") == f"taken over from {a_id}" for h in t["history"])
+            power = t.get("workflow_state", {}).get("power", {})
+            st = node.bmc.state
+            assert st.power_ons + st.resets == (2 if power.get("recycled") else 1), st.history
+        first = tasks[bench.nodes[0].sn]
+        assert any(h.get("reason") == f"taken over from {a_id}" for h in first["history"])
+    finally:
+        with contextlib.suppress(Exception):
+            a.stop()
+        with contextlib.suppress(Exception):
+            b.stop()
+        await bench.stop()
+
+
+@pytest.mark.slow
+async def test_sigterm_during_a_long_switch_batch_is_bounded(
+    etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str, tmp_path: Path
+) -> None:
+    """A switch answering slowly keeps a batch busy; SIGTERM still ends the process within the
+    workflow's and the switch's graces (the batch is abandoned), and after a restart everything completes
+    with every port back on the production VLAN."""
+    bench = Bench(etcd_store, keys, 6, tmp_path)
+    bench.switch.command_delay = 0.5  # ~6 commands a port: a batch of 6 ports takes ~20 s
+    await bench.start()
+    cfg = _rc_config(bench, idc, etcd_server, tmp_path / "state")
+    cfg["switch"]["timeout"] = "3s"
+    rc = RcProcess(cfg, tmp_path / "rc")
+    bench.regional_url = rc.url
+    try:
+        await rc.start()
+        await bench.approve_all()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 30
+        while bench.switch.concurrent_sessions == 0 or len(bench.switch.commands) < 3:
+            assert loop.time() < end, "no switch session opened"
+            await asyncio.sleep(0.05)
+        t0 = loop.time()
+        # SIGTERM in the middle of the batch; the switch keeps answering (slowly) meanwhile.
+        await asyncio.to_thread(rc.stop)
+        stopped_after = loop.time() - t0
+        assert rc.proc.returncode == 0
+        # workflow grace (10 s: in-flight steps may finish) + switch grace (2 x 3 s) + margin
+        assert stopped_after < 10 + 6 + 6, f"took {stopped_after:.1f}s to stop"
+        log = (tmp_path / "state" / "rc.log").read_text()
+        assert '"action": "switch_batch_abandoned"' in log
+        bench.switch.command_delay = 0
+        await rc.start()
+        tasks = await _wait_status(etcd_store, keys, [n.sn for n in bench.nodes], 120)
+        for node in bench.nodes:
+            t = tasks[node.sn]
+            assert t["status"] == "completed", (t.get("error"), t.get("steps"))
+            assert (bench.port(node).mode, bench.port(node).access_vlan) == ("access", 200)
+    finally:
+        rc.stop()
         await bench.stop()
 
 

@@ -16,3 +16,7 @@ class WorkflowConfig(Section):
     step_timeout: Duration = 300.0
     step_retries: int = Field(3, ge=0)
     retry_backoff: Duration = 2.0
+    heartbeat_ttl: Duration = Field(30.0, ge=5.0, le=600.0)
+    """Seconds this instance's heartbeat outlives its last refresh (refreshed every third of
+    it). Another instance adopts its installing tasks only after that: long enough that a
+    loaded instance is not taken for dead, short enough that a dead one's tasks resume soon."""

@@ -185,6 +185,7 @@ class EtcdStore:
         self._ep_index = 0
         self._connect_lock = asyncio.Lock()
         self._closed = False
+        self._timeouts_in_row = 0
         self.writes = 0
         """Number of successful writes (put/create/delete/CAS) — for benchmarks and metrics."""
 
@@ -248,12 +249,24 @@ class EtcdStore:
         await self._drop_client()
 
     async def _call(self, op: Callable[[_Client], Any]) -> Any:
-        """Run one request; on a connection failure reconnect (maybe elsewhere) and retry once."""
+        """Run one request; on a connection failure reconnect (maybe elsewhere) and retry once.
+
+        A request that timed out is not a connection failure: under load one slow answer must
+        not tear down the channel (and with it every other request and the watches). Only
+        ``TIMEOUTS_BEFORE_RECONNECT`` timeouts in a row, with no success between, make it
+        reconnect (an endpoint that silently stopped answering; the next one is tried).
+        """
         for attempt in (0, 1):
             client = await self._ensure()
             try:
-                return await op(client)
-            except (aexc.ConnectionFailedError, aexc.ConnectionTimeoutError) as e:
+                result = await op(client)
+            except aexc.ConnectionTimeoutError as e:
+                self._timeouts_in_row += 1
+                if self._timeouts_in_row >= TIMEOUTS_BEFORE_RECONNECT:
+                    self._timeouts_in_row = 0
+                    await self._drop_client()
+                raise StoreError(f"etcd request timed out: {_describe(e)}") from None
+            except aexc.ConnectionFailedError as e:
                 await self._drop_client()
                 if attempt:
                     raise StoreError(f"etcd request failed: {_describe(e)}") from None
@@ -263,6 +276,9 @@ class EtcdStore:
                 await self._drop_client()
                 if attempt:
                     raise StoreError(f"etcd request failed: {_describe(e)}") from None
+            else:
+                self._timeouts_in_row = 0
+                return result
         raise AssertionError("unreachable")
 
     # ----- plain key-value --------------------------------------------------------------------
@@ -534,6 +550,9 @@ class EtcdStore:
         return kept
 
 
+TIMEOUTS_BEFORE_RECONNECT = 3
+
+
 class KeptLease:
     """An etcd lease refreshed every ``ttl/3`` seconds. ``on_lost`` runs if it expires."""
 
@@ -551,23 +570,39 @@ class KeptLease:
         self._task = asyncio.get_running_loop().create_task(self._keepalive())
 
     async def _keepalive(self) -> None:
+        """Refresh every ``ttl/3``; after a failed refresh, try again within a second.
+
+        The lease is declared lost only when etcd says so (TTL 0) or when no refresh has
+        succeeded for ``ttl`` seconds; the warning says which, with the last error.
+        """
+        loop = asyncio.get_running_loop()
         interval = max(self.ttl / 3, 0.2)
-        deadline = asyncio.get_running_loop().time() + self.ttl
+        deadline = loop.time() + self.ttl
+        wait = interval
+        last_error = ""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(wait)
             try:
                 reply = await self.store._call(lambda c: c.refresh_lease(self.id))
-            except StoreError:
-                if asyncio.get_running_loop().time() < deadline:
+            except StoreError as e:
+                last_error = e.message
+                if loop.time() < deadline:
+                    wait = min(1.0, interval)
                     continue
                 reply = None
             if reply is None or reply.TTL <= 0:
                 self.lost = True
-                log.warning("etcd lease lost", action="lease_lost", lease=self.id)
+                reason = (
+                    "etcd reports it expired"
+                    if reply is not None
+                    else f"no refresh succeeded for {self.ttl}s ({last_error})"
+                )
+                log.warning("etcd lease lost", action="lease_lost", lease=self.id, reason=reason)
                 if self.on_lost:
                     self.on_lost()
                 return
-            deadline = asyncio.get_running_loop().time() + reply.TTL
+            deadline = loop.time() + reply.TTL
+            wait = interval
 
     async def revoke(self) -> None:
         if self._task:

@@ -42,6 +42,7 @@ from regional_client.errors import (
     SwitchError,
     ValidationError,
 )
+from regional_client.logs import get_logger
 from regional_client.metrics import Metrics
 
 Decrypt = Callable[[str], str]
@@ -118,8 +119,12 @@ class SwitchManager:
             if sw.worker is None:
                 sw.worker = asyncio.create_task(self._worker(sw), name=f"switch-{sw.entry.name}")
 
-    async def stop(self) -> None:
-        """Finish the batch in flight (bounded by the timeout), fail what is still queued."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Let the batches in flight finish, all switches together and within ``grace``
+        (default: twice the switch timeout), then cancel what still runs (a hung session must
+        not hold a shutdown up); fail what is still queued."""
+        grace = self.config.timeout * 2 if grace is None else grace
+        running: dict[asyncio.Task[None], str] = {}
         for sw in self._switches.values():
             if sw.worker is None:
                 continue
@@ -127,7 +132,19 @@ class SwitchManager:
             await asyncio.gather(sw.worker, return_exceptions=True)
             sw.worker = None
             if sw.running is not None:
-                await asyncio.wait([sw.running], timeout=self.config.timeout * 4)
+                running[sw.running] = sw.entry.name
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for t in late:
+                get_logger("switch").warning(
+                    "switch batch still running at shutdown: abandoned",
+                    action="switch_batch_abandoned",
+                    switch=running[t],
+                    grace=grace,
+                )
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for sw in self._switches.values():
             stopped = SwitchError("switch manager stopped before the change", switch=sw.entry.name)
             waiting = [*sw.carry, *(sw.queue.get_nowait() for _ in range(sw.queue.qsize()))]
             sw.carry = []
