@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import os
@@ -94,6 +95,7 @@ async def test_tls_with_client_certificates(tmp_path: Path, pki: dict[str, Path]
                 time.sleep(0.1)
         await store.put("/os/tls/x", {"secure": True})
         assert (await store.get("/os/tls/x")).value == {"secure": True}
+        assert await _first_watched(store, "/os/tls/") == ("/os/tls/x", {"secure": True})
         await store.close()
         # Without a client certificate the server refuses us: a clear StoreError.
         bare = EtcdStore([url], ca_cert=pki["ca"], dial_timeout=1, request_timeout=1)
@@ -121,7 +123,20 @@ async def test_user_password_auth(own_etcd: EtcdProcess) -> None:
     store = EtcdStore([ep], username="rc", password="rc-secret")
     await store.put("/os/auth/x", {"ok": 1})
     assert (await store.get("/os/auth/x")).value == {"ok": 1}
+    assert await _first_watched(store, "/os/auth/") == ("/os/auth/x", {"ok": 1})
     await store.close()
     wrong = EtcdStore([ep], username="rc", password="nope", dial_timeout=2)
     with pytest.raises(StoreError):
         await wrong.connect()
+
+
+async def _first_watched(store: EtcdStore, prefix: str) -> tuple[str, object]:
+    """The first event a watch from revision 1 delivers (the watch stream runs on its own
+    channel, so it must carry the same TLS and credentials)."""
+
+    async def first() -> tuple[str, object]:
+        async for ev in store.watch_prefix(prefix, 1):
+            return ev.key, ev.value
+        raise AssertionError("watch ended")
+
+    return await asyncio.wait_for(first(), 10)

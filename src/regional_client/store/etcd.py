@@ -34,6 +34,7 @@ from aetcd import rpc
 
 from regional_client.errors import Conflict, StoreError
 from regional_client.logs import get_logger
+from regional_client.store.watch_thread import Compacted, ThreadWatch
 
 log = get_logger("store")
 
@@ -494,28 +495,33 @@ class EtcdStore:
         next_rev = start_revision
         backoff = 0.1
         while not self._closed:
-            watch = None
+            watch: ThreadWatch | None = None
             try:
-                client = await self._ensure()
-                watch = await client.watch_prefix(prefix.encode(), start_revision=next_rev)
-                async for ev in watch:
+                await self._ensure()  # a reachable endpoint (failover happens there)
+                host, port = self.endpoints[self._ep_index]
+                watch = ThreadWatch(
+                    f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                    prefix.encode(),
+                    next_rev,
+                    credentials=self._credentials(),
+                    username=self._username,
+                    password=self._password,
+                    connect_timeout=self.dial_timeout,
+                    options=list(_KEEPALIVE_OPTIONS.items()),
+                )
+                while True:
+                    batch = await watch.get()
                     backoff = 0.1
-                    kv = ev.kv
-                    next_rev = kv.mod_revision + 1
-                    if ev.kind == "PUT":
-                        raw = bytes(kv.value)
-                        yield WatchEvent(
-                            "put", bytes(kv.key).decode(), decode(raw), kv.mod_revision
-                        )
-                    else:
-                        yield WatchEvent("delete", bytes(kv.key).decode(), None, kv.mod_revision)
-                # The stream ended without an error (client closed): start it again.
-            except aexc.RevisionCompactedError as e:
+                    for kind, key, raw, rev in batch:
+                        next_rev = rev + 1
+                        value = decode(raw) if kind == "put" else None
+                        yield WatchEvent(kind, key, value, rev)  # type: ignore[arg-type]
+            except Compacted as e:
                 log.warning(
                     "watch revision compacted; re-listing",
                     action="watch_resync",
                     prefix=prefix,
-                    compacted=e.compacted_revision,
+                    compacted=e.revision,
                 )
                 try:
                     kvs, rev = await self.get_prefix(prefix)
@@ -524,21 +530,20 @@ class EtcdStore:
                     continue
                 next_rev = rev + 1
                 yield WatchEvent("resync", prefix, None, rev, snapshot=kvs)
-            except (aexc.ClientError, grpc.aio.AioRpcError, StoreError, TimeoutError) as e:
+            except StoreError as e:
                 log.warning(
                     "watch interrupted; resuming",
                     action="watch_retry",
                     prefix=prefix,
                     next_revision=next_rev,
-                    error=_describe(e),
+                    error=e.message,
                 )
                 await self._drop_client()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
             finally:
                 if watch is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(watch.cancel())
+                    watch.close()
 
     # ----- leases -----------------------------------------------------------------------------
 
