@@ -21,7 +21,9 @@ from typing import Any
 from regional_client.agent.client import AgentClient
 from regional_client.agent.loop import LoopConfig, run_loop
 from regional_client.agent.operations import OpContext
+from regional_client.errors import ProtocolError
 from regional_client.rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
+from regional_client.rack.pxe_client import RelayAgent
 from regional_client.rack.switch_sim import SimSwitch
 from regional_client.store import EtcdStore, Keys
 
@@ -42,6 +44,10 @@ class Node:
     """A node whose agent never starts (a server that fails to network-boot)."""
     fail_operation: str | None = None
     outcomes: list[str] = field(default_factory=list)
+    leases: list[str] = field(default_factory=list)
+    """Addresses the regional client's DHCP handed this node at each boot (with DHCP on)."""
+    static_ip: str | None = None
+    """The install IP its task names (DHCP binding); None: an address from the pool."""
 
 
 class Bench:
@@ -55,6 +61,7 @@ class Bench:
         self.ipmi = IpmiSimulator()
         self.nodes: list[Node] = []
         self.regional_url = ""
+        self.relay: RelayAgent | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -73,7 +80,18 @@ class Bench:
         await self.switch.start()
         self.ipmi.start()
 
+    async def enable_dhcp(self, server: tuple[str, int]) -> int:
+        """Servers boot with a relayed DHCP exchange against ``server`` (even nodes have a
+        static install IP in their task, odd ones take one from the pool); returns the
+        relay's port (the regional client's ``dhcp.relay_reply_port``)."""
+        self.relay = RelayAgent(server)
+        for n in self.nodes:
+            n.static_ip = f"127.100.9.{10 + n.index}" if n.index % 2 == 0 else None
+        return await self.relay.open()
+
     async def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
         for n in self.nodes:
             if n.agent is not None:
                 n.agent.cancel()
@@ -127,6 +145,8 @@ class Bench:
         }  # fmt: skip
         if node.fail_operation:
             t["operation_params"]["os_install"]["fail"] = True
+        if node.static_ip:
+            t["network"] = {"ip": node.static_ip, "netmask": "255.0.0.0", "gateway": "127.0.0.1"}
         t.update(extra)
         return t
 
@@ -150,6 +170,12 @@ class Bench:
 
     async def _agent(self, node: Node) -> None:
         await asyncio.sleep(0.2)  # firmware + PXE
+        if self.relay is not None:
+            try:  # firmware retransmits for a while, then gives up (the boot fails)
+                lease = await self.relay.exchange(node.mac, timeout=1.0, attempts=6)
+            except ProtocolError:
+                return
+            node.leases.append(lease.ip)
         kv = await self.store.get(self.keys.task(node.sn))
         token = kv.value.get("agent_token") if kv else None
         async with AgentClient(self.regional_url, token, node.sn) as client:

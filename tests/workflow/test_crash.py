@@ -1,21 +1,34 @@
 """Crash safety: SIGKILL the regional client at every step boundary and in the middle of every
-step, restart it, and every task still completes with exactly one power action per attempt;
-and two instances on one IDC never run the same task."""
+step, restart it, and every task still completes with exactly one power action per attempt and
+no address handed to two servers (the servers boot with relayed DHCP against it); two
+instances on one IDC never run the same task; a dead instance's tasks are taken over; SIGTERM
+is bounded and leaves every task resumable."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from regional_client.rack.rack import free_port
 from regional_client.store import EtcdStore, Keys, WatchEvent
 from regional_client.workflow.engine import STEPS
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import RcProcess
 from tests.workflow.harness import Bench
+
+
+def _dhcp_config(port: int, relay_port: int) -> dict[str, Any]:
+    return {
+        "enabled": True, "interface": None, "listen_addr": "127.0.0.1", "port": port,
+        "relay_reply_port": relay_port, "server_id": "127.0.0.1", "tftp_server": "127.0.0.1",
+        "relay_subnets": [{"subnet": "127.0.0.0/8", "gateway": "127.0.0.1",
+                           "ip_range": {"start": "127.100.8.10", "end": "127.100.8.250"}}],
+    }  # fmt: skip
 
 
 def _rc_config(
@@ -75,7 +88,10 @@ async def test_sigkill_at_every_step_boundary_and_midstep(
     bench = Bench(etcd_store, keys, len(POINTS), tmp_path)
     bench.switch.command_delay = 0.05  # a CLI that takes its time: "mid-step" is observable
     await bench.start()
-    rc = RcProcess(_rc_config(bench, idc, etcd_server, tmp_path / "state"), tmp_path / "rc")
+    dhcp_port = free_port(socket.SOCK_DGRAM)
+    cfg = _rc_config(bench, idc, etcd_server, tmp_path / "state")
+    cfg["dhcp"] = _dhcp_config(dhcp_port, await bench.enable_dhcp(("127.0.0.1", dhcp_port)))
+    rc = RcProcess(cfg, tmp_path / "rc")
     bench.regional_url = rc.url
     try:
         await rc.start()
@@ -93,7 +109,19 @@ async def test_sigkill_at_every_step_boundary_and_midstep(
             assert st.power_ons + st.resets == attempts, (step, when, st.history, power)
             assert (bench.port(node).mode, bench.port(node).access_vlan) == ("access", 200)
             assert (st.boot_device, st.boot_persistent) == ("disk", True)
+            assert node.leases, (step, when, "the server never got an address")
+            if node.static_ip:
+                assert set(node.leases) == {node.static_ip}, (step, when, node.leases)
         assert rc.starts == len(POINTS) + 1
+        # No address was ever handed to two servers, across all those crashes.
+        holders: dict[str, set[str]] = {}
+        for node in bench.nodes:
+            for ip in node.leases:
+                holders.setdefault(ip, set()).add(node.mac)
+        assert all(len(macs) == 1 for macs in holders.values()), holders
+        # Cleanup removed every binding; the pool leases may stay until they expire.
+        kvs, _ = await etcd_store.get_prefix(keys.bindings_prefix)
+        assert not kvs, [kv.key for kv in kvs]
     finally:
         rc.stop()
         await bench.stop()
@@ -180,8 +208,8 @@ async def test_sigterm_during_a_long_switch_batch_is_bounded(
     etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str, tmp_path: Path
 ) -> None:
     """A switch answering slowly keeps a batch busy; SIGTERM still ends the process within the
-    workflow's and the switch's graces (the batch is abandoned), and after a restart everything completes
-    with every port back on the production VLAN."""
+    workflow's and the switch's graces (the batch is abandoned), and after a restart everything
+    completes with every port back on the production VLAN."""
     bench = Bench(etcd_store, keys, 6, tmp_path)
     bench.switch.command_delay = 0.5  # ~6 commands a port: a batch of 6 ports takes ~20 s
     await bench.start()
