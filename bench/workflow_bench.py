@@ -1,15 +1,18 @@
 """Workflow throughput on the virtual rack: N servers, simulated device latency.
 
-A real etcd and ``regional-client run`` (pinned to CPU 0, measured alone: CPU seconds from
-/proc/<pid>/stat, peak RSS from VmHWM) install N servers of the virtual rack, which runs in this
-process (pinned to CPU 1): IPMI BMCs answering every command after ``--bmc-latency`` seconds (the
-simulator's timer-deferred answers; session setup is not delayed), one SSH switch emulator per
-48 servers whose sessions cost ``--switch-login`` seconds to open, PXE firmware doing real DHCP
-(relay) and TFTP, and agents whose operations take ``--agent-seconds`` (hardware script plus the
-noop installer). Tasks name their switch port (as an inventory-driven control plane would).
+A real etcd and ``regional-client run`` install N servers of the virtual rack. The rack's own
+loop (switch emulators, PXE firmware, agents) runs in this process, pinned to CPU 1; its IPMI
+BMCs run in simulator processes of ``--bmcs-per-process`` each (pyghmi reads every socket of
+its process per packet), answering each chassis action after ``--bmc-latency`` seconds; one SSH
+switch emulator per 48 servers opens a session in ``--switch-login`` seconds; agents' operations
+take ``--agent-seconds`` (hardware script plus the noop installer). The PXE firmware does real
+DHCP (relay) and TFTP. Tasks name their switch port (as an inventory-driven control plane would).
 
-Prints the time from approval to all completed, the regional client's CPU (seconds and average
-cores), peak RSS, etcd key writes, and per-step p50/p95. Everything listens on 127.0.0.1.
+The regional client is not pinned: its CPU is read from /proc/<pid>/stat, alone and with its
+reaped children (the ``ipmitool`` runs), as seconds and average cores over the run; peak RSS is
+VmHWM. Also printed: the time from approval to all settled, etcd key writes, how far the task
+cache trailed etcd, warnings by action in both logs, and per-step p50/p95. Everything listens
+on 127.0.0.1.
 
     python3 bench/workflow_bench.py --servers 200
     python3 bench/workflow_bench.py --servers 1000 --timeout 900

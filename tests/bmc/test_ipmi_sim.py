@@ -147,7 +147,6 @@ async def test_power_change_not_applied_is_reissued_once_then_reported(
 async def test_latency_delays_commands_without_blocking_other_bmcs(make_harness, sim_bmcs) -> None:
     import time
 
-
     h = make_harness(timeout=10)
     slow, fast = sim_bmcs[0], sim_bmcs[1]
     slow.state.latency = 0.5

@@ -131,6 +131,39 @@ async def test_switch_refusal_fails_then_retry_completes(
         await rc.stop()
 
 
+async def test_cleanup_failure_then_retry_redoes_cleanup_only(
+    bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The install went through but the switch refused the port's way back: the task fails
+    in cleanup with the port left on the install VLAN (said in the error); after the fix a
+    retry runs cleanup only — no second boot, no second power action, no second install."""
+    node = bench.nodes[0]
+    bench.switch.refuse = [r"switchport access vlan 200"]
+    rc = await _rc(bench, etcd_server, idc, tmp_path)
+    try:
+        await bench.approve_all([node])
+        t = (await _settled(etcd_store, keys, [node.sn]))[node.sn]
+        assert t["status"] == "failed"
+        assert t["error"].startswith("step cleanup:"), t["error"]
+        assert "rollback incomplete" in t["error"]
+        assert bench.port(node).access_vlan == 100  # still on the install VLAN, as said
+        assert t["workflow_state"].get("switch", {}).get("previous"), t["workflow_state"]
+        boots, power = node.boots, node.bmc.state.power_ons + node.bmc.state.resets
+        assert (boots, power) == (1, 1)
+        bench.switch.refuse = []
+        await transition(etcd_store, keys, node.sn, Event.RETRY, "test")
+        t = (await _settled(etcd_store, keys, [node.sn]))[node.sn]
+        assert t["status"] == "completed", t.get("error")
+        assert any("cleanup only" in (h.get("reason") or "") for h in t["history"])
+        assert (node.boots, node.bmc.state.power_ons + node.bmc.state.resets) == (boots, power)
+        assert all(s["status"] in ("done", "skipped") for s in t["steps"]), t["steps"]
+        _assert_clean(bench, [node])
+        assert (bench.port(node).description) == "prod"  # the remembered config, not a default
+    finally:
+        await rc.stop()
+
+
 async def test_bmc_timeout_rolls_back_switch(
     bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
     tmp_path: Path,

@@ -62,7 +62,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     for name, helptext, fn in [
         ("approve", "approve pending tasks (the regional client then installs them)", _approve),
-        ("retry", "set failed tasks back to approved (cleared results and steps)", _retry),
+        (
+            "retry",
+            "set failed tasks back to approved (one that failed in cleanup only redoes cleanup)",
+            _retry,
+        ),
         ("delete", "delete tasks (the regional client cleans up what it set up)", _delete),
     ]:
         a = s.add_parser(name, help=helptext)
@@ -190,8 +194,9 @@ async def transition(
         if old is None:
             raise NotFound(f"no task for serial {sn}")
         task = Task.model_validate(old)
+        cleanup_only = event == Event.RETRY and task.failed_in_cleanup_after_install()
         task.transition(event, by, reason)
-        if event in (Event.RETRY, Event.REINSTALL):
+        if event in (Event.RETRY, Event.REINSTALL) and not cleanup_only:
             task.results = {}
             task.steps = []
             task.error = None

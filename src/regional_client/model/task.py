@@ -185,6 +185,19 @@ class Task(_Open):
 
     # --- changes (pure: return nothing, mutate self; callers CAS the result) ---------------
 
+    def failed_in_cleanup_after_install(self) -> bool:
+        """Did the last attempt get through the agent step (the OS is installed) and fail in
+        cleanup, with what is still to put back in ``workflow_state``? A retry of such a task
+        runs cleanup only."""
+        agent, cleanup = self.step("agent"), self.step("cleanup")
+        return (
+            agent is not None
+            and agent.status == "done"
+            and cleanup is not None
+            and cleanup.status == "failed"
+            and bool(self.workflow_state)
+        )
+
     def transition(self, event: Event, by: str, reason: str = "") -> None:
         to = next_status(self.status, event)
         at = now_iso()

@@ -195,14 +195,28 @@ class Workflow:
         def fn(t: Task) -> None:
             if t.status != Status.APPROVED:
                 raise Aborted
-            t.transition(Event.CLAIM, self.instance_id, "claimed by regional client")
+            installed = t.failed_in_cleanup_after_install()
+            t.transition(
+                Event.CLAIM,
+                self.instance_id,
+                "claimed by regional client" + ("; cleanup only" if installed else ""),
+            )
             t.owner = self.instance_id
             t.claimed_at = now_iso()
+            t.error = None
+            if installed:
+                # A retry after a failed cleanup: the OS is installed, the earlier steps' state
+                # (the port's previous config above all) is kept; only cleanup runs again.
+                cleanup = t.step("cleanup")
+                assert cleanup is not None
+                cleanup.status, cleanup.error = "pending", None
+                cleanup.started_at = cleanup.finished_at = None
+                t.progress.message = "claimed: cleanup only"
+                return
             t.steps = [Step(name=s) for s in STEPS]
             t.workflow_state = {}
             t.results = {}
             t.agent.reported_at = None
-            t.error = None
             t.progress.percent = 0
             t.progress.message = "claimed"
 
@@ -441,7 +455,9 @@ class Workflow:
             t.transition(Event.FAIL, self.instance_id, error[:500])
             t.error = error[:2000]
             t.progress.message = f"failed at {step}"
-            t.workflow_state = {} if not errors else t.workflow_state
+            # Kept after a failed cleanup (the install is done): a retry runs cleanup again and
+            # needs to know what to put back.
+            t.workflow_state = {} if not errors and step != "cleanup" else t.workflow_state
 
         with contextlib.suppress(Aborted, InvalidTransition):
             await self._update(sn, fn)
@@ -455,7 +471,7 @@ class Workflow:
         def fn(t: Task) -> None:
             if errors:
                 t.error = f"{t.error or ''}; rollback incomplete: {'; '.join(errors)}"[:2000]
-            else:
+            elif not t.failed_in_cleanup_after_install():  # kept: a retry redoes cleanup only
                 t.workflow_state = {}
 
         with contextlib.suppress(Aborted):
