@@ -23,6 +23,10 @@ from regional_client.store import EtcdStore, Keys
 log = get_logger("audit")
 
 
+BATCH = 100
+"""Records per etcd transaction (etcd allows 128 operations by default)."""
+
+
 class AuditTrail:
     def __init__(self, store: EtcdStore, keys: Keys, max_queue: int = 100_000) -> None:
         self.store = store
@@ -49,16 +53,21 @@ class AuditTrail:
         self._task = asyncio.get_running_loop().create_task(self._writer())
 
     async def _writer(self) -> None:
+        """Write what is queued, up to ``BATCH`` records per etcd transaction: one put per
+        record kept up with ~50 records/s under load while a thousand installs made hundreds."""
         while True:
-            key, rec = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             while True:
                 try:
-                    await self.store.put(key, rec)
-                    self._queue.task_done()
+                    await self.store.put_many(dict(batch))
                     break
                 except ProvisionError as e:
                     log.warning("audit trail write deferred", action="audit_deferred", error=str(e))
                     await asyncio.sleep(1)
+            for _ in batch:
+                self._queue.task_done()
 
     async def stop(self, grace: float = 5.0) -> None:
         with contextlib.suppress(TimeoutError):

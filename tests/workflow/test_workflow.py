@@ -4,6 +4,7 @@ over real SSH and scripted agents over real HTTP, with a real etcd."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,13 @@ async def test_twenty_tasks_complete_and_everything_is_put_back(
         config_sessions = sum(1 for c in bench.switch.commands if c.startswith("conf"))
         assert config_sessions < 40, config_sessions
         # The per-task audit trail holds switch commands, BMC commands, agent calls, steps.
-        trail = await rc.runtime.trail.read(bench.nodes[0].sn)
+        sn0 = bench.nodes[0].sn
+        await asyncio.wait_for(rc.runtime.trail._queue.join(), 10)  # the writer caught up
+        trail = await rc.runtime.trail.read(sn0)
         actions = [r["action"] for r in trail]
+        # Complete and in order: exactly this task's records of the local audit file.
+        local = [json.loads(line) for line in rc.runtime.audit.path.read_text().splitlines()]
+        assert actions == [r["action"] for r in local if r.get("sn") == sn0]
         assert "task.claim" in actions and "agent.report" in actions
         assert any(a.startswith("switch") for a in actions), actions
         assert any(a.startswith("bmc") for a in actions), actions
