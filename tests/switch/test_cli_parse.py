@@ -135,3 +135,62 @@ def test_change_commands_undo_old_mode() -> None:
         "switchport trunk native vlan 10",
         "switchport trunk allowed vlan 10,20",
     ]
+
+
+CISCO_RUN = """Building configuration...
+
+Current configuration : 412 bytes
+!
+version 15.2
+hostname tor1
+!
+interface GigabitEthernet1/0/1
+ description web-01
+ switchport access vlan 30
+ switchport mode access
+!
+interface GigabitEthernet1/0/2
+ switchport trunk allowed vlan 10,20-22
+ switchport trunk native vlan 10
+ switchport mode trunk
+!
+interface Vlan1
+ no ip address
+!
+line vty 0 4
+ transport input ssh
+end
+"""
+
+HUAWEI_RUN = """#
+ sysname tor1
+#
+interface GigabitEthernet0/0/1
+ port link-type access
+ port default vlan 30
+#
+interface GigabitEthernet0/0/2
+ port link-type trunk
+ port trunk allow-pass vlan 10 20 to 22
+#
+return
+"""
+
+
+def test_whole_configuration_split_into_interface_stanzas() -> None:
+    st = cli.split_stanzas(CISCO_RUN)
+    assert list(st) == ["GigabitEthernet1/0/1", "GigabitEthernet1/0/2", "Vlan1"]
+    assert "line vty" not in st["Vlan1"] and "transport" not in st["Vlan1"]
+    assert cli.parse_config(CISCO, "GigabitEthernet1/0/1", st["GigabitEthernet1/0/1"]) == (
+        PortConfig("access", (30,), None, "web-01")
+    )
+    trunk = cli.parse_config(CISCO, "GigabitEthernet1/0/2", st["GigabitEthernet1/0/2"])
+    assert (trunk.mode, trunk.vlans, trunk.native_vlan) == ("trunk", (10, 20, 21, 22), 10)
+    hw = cli.split_stanzas(HUAWEI_RUN)
+    assert cli.parse_config(HUAWEI, "GigabitEthernet0/0/1", hw["GigabitEthernet0/0/1"]).vlans == (
+        30,
+    )
+    assert cli.parse_config(HUAWEI, "GigabitEthernet0/0/2", hw["GigabitEthernet0/0/2"]).vlans == (
+        10, 20, 21, 22,
+    )  # fmt: skip
+    assert cli.split_stanzas("no interfaces here\n") == {}

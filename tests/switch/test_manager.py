@@ -118,6 +118,12 @@ async def test_batching_one_session_for_concurrent_changes(
     assert [sim.ports[p].access_vlan for p in ports] == [100 + i for i in range(6)]
     assert {r.batch_size for r in results} == {6}
     assert sim.max_concurrent_sessions == 1
+    # The ports' configs were read from two whole-configuration listings (before, and to
+    # verify after), not twelve per-port reads; and read right.
+    whole = {"cisco_ios": "show running-config"}.get(sim.vendor, "display current-configuration")
+    reads = [c for c in sim.commands if c.startswith(whole)]
+    assert reads == [whole, whole], reads
+    assert all((r.previous.mode, r.previous.vlans) == ("access", (1,)) for r in results)
 
 
 async def test_one_refused_port_in_a_batch_does_not_sink_the_others(

@@ -122,6 +122,7 @@ class CiscoCli(VendorCli):
         common: list[tuple[str, Callable[..., str]]] = [
             (r"end", self.end),
             (r"(?:do )?show running-config interface (\S+)", self.show_run_if),
+            (r"(?:do )?show running-config", self.show_run),
         ]
         return {
             "exec": [
@@ -130,6 +131,7 @@ class CiscoCli(VendorCli):
                 (r"show mac address-table", lambda s: self.show_mac(s, None)),
                 (r"show interfaces status", self.show_status),
                 (r"show running-config interface (\S+)", self.show_run_if),
+                (r"show running-config", self.show_run),
                 (r"conf(?:igure)?(?: t(?:erminal)?)?", self.configure),
                 (r"write(?: memory)?|copy running-config startup-config", self.write),
                 (r"exit|logout|quit", self.close),
@@ -210,10 +212,7 @@ class CiscoCli(VendorCli):
             )
         return "\n".join(out)
 
-    def show_run_if(self, s: Session, name: str) -> str:
-        p = self.sw.read_port(name)
-        if p is None:
-            return self.refuse(name)
+    def stanza(self, p: SimPort) -> list[str]:
         body = [f"interface {p.name}"]
         if p.description:
             body.append(f" description {p.description}")
@@ -227,7 +226,23 @@ class CiscoCli(VendorCli):
         body.append(f" switchport mode {p.mode}")
         if not p.admin_up:
             body.append(" shutdown")
-        text = "\n".join(["!", *body, "end"])
+        return body
+
+    def show_run_if(self, s: Session, name: str) -> str:
+        p = self.sw.read_port(name)
+        if p is None:
+            return self.refuse(name)
+        return self._listing(["!", *self.stanza(p), "end"])
+
+    def show_run(self, s: Session) -> str:
+        lines = ["!", "version 15.2", f"hostname {self.sw.hostname}", "!"]
+        for p in self.sw.ports.values():
+            lines += [*self.stanza(p), "!"]
+        return self._listing([*lines, "end"])
+
+    @staticmethod
+    def _listing(lines: list[str]) -> str:
+        text = "\n".join(lines)
         head = f"Building configuration...\n\nCurrent configuration : {len(text) + 1} bytes"
         return f"{head}\n{text}\n"
 
@@ -252,6 +267,7 @@ class VrpCli(VendorCli):
         common: list[tuple[str, Callable[..., str]]] = [
             (r"return", self.to_user),
             (r"display current-configuration interface (\S+)", self.show_cfg),
+            (r"display current-configuration", self.show_all),
         ]
         return {
             "exec": [
@@ -260,6 +276,7 @@ class VrpCli(VendorCli):
                 (r"display mac-address", lambda s: self.show_mac(s, None)),
                 (r"display interface brief", self.show_brief),
                 (r"display current-configuration interface (\S+)", self.show_cfg),
+                (r"display current-configuration", self.show_all),
                 (r"system-view|sys", self.system_view),
                 (r"save(?: force)?", self.save),
                 (r"quit", self.close),
@@ -374,12 +391,21 @@ class VrpCli(VendorCli):
             lines.append(f" {self.access_kw} {p.access_vlan}")
         return lines
 
+    def stanza(self, p: SimPort) -> list[str]:
+        shut = [" shutdown"] if not p.admin_up else []
+        return [f"interface {p.name}", *self.cfg_lines(p), *shut]
+
     def show_cfg(self, s: Session, name: str) -> str:
         p = self.sw.read_port(name)
         if p is None:
             return self.refuse(name)
-        shut = [" shutdown"] if not p.admin_up else []
-        return "\n".join(["#", f"interface {p.name}", *self.cfg_lines(p), *shut, "#", "return"])
+        return "\n".join(["#", *self.stanza(p), "#", "return"])
+
+    def show_all(self, s: Session) -> str:
+        lines = ["#", f" sysname {self.sw.hostname}", "#"]
+        for p in self.sw.ports.values():
+            lines += [*self.stanza(p), "#"]
+        return "\n".join([*lines, "return"])
 
 
 class ComwareCli(VrpCli):
@@ -427,13 +453,9 @@ class ComwareCli(VrpCli):
             out.append(f"{row} {p.description}".rstrip())
         return "\n".join(out)
 
-    def show_cfg(self, s: Session, name: str) -> str:
-        p = self.sw.read_port(name)
-        if p is None:
-            return self.refuse(name)
+    def stanza(self, p: SimPort) -> list[str]:
         shut = [" shutdown"] if not p.admin_up else []
-        lines = ["#", f"interface {p.name}", " port link-mode bridge", *self.cfg_lines(p), *shut]
-        return "\n".join([*lines, "#", "return"])
+        return [f"interface {p.name}", " port link-mode bridge", *self.cfg_lines(p), *shut]
 
     def cfg_lines(self, p: SimPort) -> list[str]:
         out = super().cfg_lines(p)

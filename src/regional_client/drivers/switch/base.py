@@ -12,6 +12,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from regional_client.errors import ProvisionError
+
 if TYPE_CHECKING:
     from regional_client.drivers.switch.validate import NamingRules
 
@@ -148,6 +150,17 @@ class SwitchDriver(abc.ABC):
     @abc.abstractmethod
     async def get_port_config(self, port: str) -> PortConfig:
         """Read the port's configured mode, VLANs, native VLAN and description."""
+
+    async def get_port_configs(self, ports: list[str]) -> dict[str, PortConfig | ProvisionError]:
+        """Several ports' configurations (a failed read is that port's error, not the call's).
+        Drivers that can read them in one go override this; the default reads each port."""
+        out: dict[str, PortConfig | ProvisionError] = {}
+        for port in ports:
+            try:
+                out[port] = await self.get_port_config(port)
+            except ProvisionError as exc:
+                out[port] = exc
+        return out
 
     @abc.abstractmethod
     async def apply(self, changes: list[PortChange]) -> None:

@@ -51,15 +51,21 @@ class Batch:
 
 async def run_batch(drv: SwitchDriver, batch: Batch, save: bool = False) -> None:
     """Apply ``batch`` through an open driver session; failures land on each request."""
-    for r in batch.live():
-        try:
-            r.previous = await drv.get_port_config(r.port)
-        except ProvisionError as exc:
-            r.error = exc
+    live = batch.live()
+    before = await drv.get_port_configs([r.port for r in live]) if live else {}
+    for r in live:
+        prev = before[r.port]
+        if isinstance(prev, ProvisionError):
+            r.error = prev
+        else:
+            r.previous = prev
     applied = await _apply_all(drv, batch.live())
     failed: list[ChangeRequest] = [r for r in batch.requests if r.error and r.previous]
+    after = await drv.get_port_configs([r.port for r in applied]) if applied else {}
     for r in applied:
-        got = await drv.get_port_config(r.port)
+        got = after[r.port]
+        if isinstance(got, ProvisionError):
+            raise got  # the session is in doubt: the batch is recovered as a whole
         if not r.config.matches(got):
             r.error = SwitchError(
                 f"verification failed on {r.port}: read back {got.mode} {list(got.vlans)[:8]}",

@@ -50,6 +50,7 @@ PROFILE = CliProfile(
     show_mac_parse="show mac address-table",
     mac_keys=("destination_address", "destination_port", "vlan_id"),
     show_config="show running-config interface {port}",
+    show_config_all="show running-config",
     config_rules=(
         ConfigRule(r"switchport mode (access|trunk)", "mode"),
         ConfigRule(r"switchport access vlan (\d+)", "access_vlan"),

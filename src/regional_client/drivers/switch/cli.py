@@ -79,6 +79,8 @@ class CliProfile:
     """Save the running config: (command, prompt it answers with, "" for the normal prompt)."""
     empty_markers: tuple[str, ...] = ()
     """Output lines meaning "no entries" that the TextFSM templates do not accept."""
+    show_config_all: str | None = None
+    """The whole configuration: read once for a batch of ports instead of once per port."""
 
 
 def cisco_mac(mac: str) -> str:
@@ -157,6 +159,24 @@ def parse_config(profile: CliProfile, port: str, text: str) -> PortConfig:
     if mode != "access":
         raise ProtocolError(f"{port} is in {mode} mode, not access/trunk", port=port)
     return PortConfig("access", (int(found.get("access_vlan", 1)),), None, desc)
+
+
+def split_stanzas(text: str) -> dict[str, str]:
+    """The ``interface ...`` stanzas of a whole-configuration listing, by interface name as
+    printed: a stanza is its ``interface`` line and the indented lines under it."""
+    out: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for raw in [*text.splitlines(), ""]:
+        if name is not None and raw.startswith((" ", "\t")) and raw.strip():
+            lines.append(raw)
+            continue
+        if name is not None:
+            out[name] = "\n".join(lines)
+            name = None
+        if raw.lower().startswith("interface "):
+            name, lines = raw.split(None, 1)[1].strip(), [raw]
+    return out
 
 
 def parse_table(profile: CliProfile, command: str, text: str) -> list[dict[str, Any]]:

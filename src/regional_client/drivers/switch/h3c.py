@@ -48,6 +48,7 @@ PROFILE = CliProfile(
     show_mac_parse="display mac-address",
     mac_keys=("mac_address", "interface", "vlan_id"),
     show_config="display current-configuration interface {port}",
+    show_config_all="display current-configuration",
     config_rules=(
         ConfigRule(r"port link-type (access|trunk|hybrid)", "mode"),
         ConfigRule(r"port access vlan (\d+)", "access_vlan"),

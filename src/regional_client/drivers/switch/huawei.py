@@ -40,6 +40,7 @@ PROFILE = CliProfile(
     show_mac_parse="display mac-address",
     mac_keys=("destination_address", "destination_port", "vlan_id"),
     show_config="display current-configuration interface {port}",
+    show_config_all="display current-configuration",
     config_rules=(
         ConfigRule(r"port link-type (access|trunk|hybrid)", "mode"),
         ConfigRule(r"port default vlan (\d+)", "access_vlan"),
