@@ -17,6 +17,7 @@ import logging
 import logging.handlers
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,24 @@ def _redact(key: str, value: Any) -> Any:
     if any(w in k for w in _SECRET_WORDS) and value not in (None, ""):
         return "***"
     return value
+
+
+_MAC_OF: list[Callable[[str], str | None]] = []
+
+
+def set_mac_resolver(fn: Callable[[str], str | None] | None) -> None:
+    """Let every log line that names a serial (``sn``) but no ``mac`` carry the server's MAC
+    (the regional client passes its task cache's lookup)."""
+    _MAC_OF[:] = [fn] if fn is not None else []
+
+
+def _mac_for(sn: Any) -> str:
+    if not _MAC_OF or not isinstance(sn, str) or not sn:
+        return ""
+    try:
+        return _MAC_OF[0](sn) or ""
+    except Exception:  # a log line must never fail because of the lookup
+        return ""
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,7 +68,7 @@ class JsonFormatter(logging.Formatter):
             "idc": _STATE["idc"],
             "module": getattr(record, "module_name", None) or record.name.removeprefix(ROOT + "."),
             "action": fields.get("action", ""),
-            "mac": fields.get("mac", ""),
+            "mac": fields.get("mac") or _mac_for(fields.get("sn")),
             "ip": fields.get("ip", ""),
             "message": record.getMessage(),
         }

@@ -26,7 +26,7 @@ from regional_client.cache import Cache
 from regional_client.components import build_components
 from regional_client.config import Config
 from regional_client.heartbeat import Heartbeat, load_instance_id
-from regional_client.logs import get_logger, setup_logging
+from regional_client.logs import get_logger, set_mac_resolver, setup_logging
 from regional_client.runtime import Runtime
 from regional_client.store import EtcdStore
 from regional_client.store.embedded import EmbeddedEtcd
@@ -96,6 +96,8 @@ class RegionalClient:
         await heartbeat.start()
         self._started.append(heartbeat)
         rt.cache = Cache(rt.store, rt.keys)
+        cache = rt.cache
+        set_mac_resolver(lambda sn: t.mac if (t := cache.get_task(sn)) is not None else None)
         rt.agent = AgentService(rt.store, rt.keys, rt.cache, rt.audit)
         await rt.agent.start()
         self._started.append(rt.agent)
@@ -156,6 +158,7 @@ class RegionalClient:
             await rt.store.close()
         if self.etcd is not None:
             await self.etcd.stop()
+        set_mac_resolver(None)
         if rt is not None:
             log.info("regional client stopped", action="stopped", instance=rt.instance_id)
             rt.audit.close()

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from regional_client.logs import get_logger, setup_logging
+from regional_client.logs import get_logger, set_mac_resolver, setup_logging
 
 
 def test_fields_redaction_and_rotation(tmp_path: Path) -> None:
@@ -31,3 +31,27 @@ def test_fields_redaction_and_rotation(tmp_path: Path) -> None:
     assert names == ["rc.log", "rc.log.1", "rc.log.2"], names
     assert all(p.stat().st_size <= 1024 * 1024 + 2000 for p in tmp_path.iterdir())
     setup_logging("dc9", "info", None, stderr=True)  # detach the file handler
+
+
+def test_serial_brings_its_mac(tmp_path: Path) -> None:
+    f = tmp_path / "rc.log"
+    setup_logging("dc9", "info", f, stderr=False)
+    known = {"SN1": "aa:bb:cc:00:00:01"}
+
+    def resolve(sn: str) -> str | None:
+        if sn == "BOOM":
+            raise RuntimeError("lookup failed")
+        return known.get(sn)
+
+    set_mac_resolver(resolve)
+    try:
+        log = get_logger("workflow")
+        log.info("step failed", sn="SN1")
+        log.info("given mac wins", sn="SN1", mac="aa:bb:cc:00:00:99")
+        log.info("unknown serial", sn="SN2")
+        log.info("lookup raising must not lose the line", sn="BOOM")
+    finally:
+        set_mac_resolver(None)
+        setup_logging("dc9", "info", None, stderr=True)
+    lines = [json.loads(x) for x in f.read_text().splitlines()]
+    assert [r["mac"] for r in lines] == ["aa:bb:cc:00:00:01", "aa:bb:cc:00:00:99", "", ""]

@@ -107,6 +107,14 @@ async def test_twenty_tasks_complete_and_everything_is_put_back(
         assert any(a.startswith("bmc") for a in actions), actions
         text = str(trail)
         assert "bmc-secret-pw" not in text and "switch-secret-pw" not in text
+        # Every log line about one of these servers names it by serial and MAC.
+        macs = {n.sn: n.mac for n in bench.nodes}
+        lines = [json.loads(x) for x in (tmp_path / "rc" / "rc.log").read_text().splitlines()]
+        about = [r for r in lines if r.get("sn") in macs]
+        assert len(about) > 20 * 5
+        assert all(r["mac"] == macs[r["sn"]] for r in about), [
+            r for r in about if r["mac"] != macs[r["sn"]]
+        ][:3]
         metrics = rc.runtime.metrics.render().decode()
         assert f'regional_client_step_seconds_count{{idc="{idc}",step="power"}} 20.0' in metrics
     finally:
