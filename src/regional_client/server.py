@@ -127,6 +127,9 @@ class RegionalClient:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=5,
+            # Agents poll every second or few; uvicorn's default (5 s) closes idle connections
+            # just as an agent reuses one (ReadError, then a retry). nginx's default instead.
+            timeout_keep_alive=75,
         )
         self.http = _Server(conf)
         self._http_task = asyncio.get_running_loop().create_task(self.http.serve())

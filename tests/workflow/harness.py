@@ -172,7 +172,7 @@ class Bench:
         await asyncio.sleep(0.2)  # firmware + PXE
         if self.relay is not None:
             try:  # firmware retransmits for a while, then gives up (the boot fails)
-                lease = await self.relay.exchange(node.mac, timeout=1.0, attempts=6)
+                lease = await self.relay.exchange(node.mac, timeout=1.0, attempts=4)
             except ProtocolError:
                 return
             node.leases.append(lease.ip)

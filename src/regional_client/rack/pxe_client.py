@@ -146,7 +146,8 @@ class RelayAgent(asyncio.DatagramProtocol):
     async def exchange(
         self, mac: str, arch: int = 0, timeout: float = 4.0, attempts: int = 4
     ) -> DhcpResult:
-        """DISCOVER → OFFER → REQUEST → ACK, retransmitting like firmware does."""
+        """DISCOVER → OFFER → REQUEST → ACK, retransmitting like firmware does: ``attempts``
+        sends, the wait doubling from ``timeout`` (PXE spec: 4, 8, 16, 32 s — a minute)."""
         assert self.transport is not None
         xid = int.from_bytes(os.urandom(4), "big")
         q: asyncio.Queue[dp.DhcpPacket] = asyncio.Queue()
@@ -177,10 +178,10 @@ class RelayAgent(asyncio.DatagramProtocol):
         self, q: asyncio.Queue[dp.DhcpPacket], data: bytes, want: int, timeout: float, n: int
     ) -> dp.DhcpPacket:
         assert self.transport is not None
-        for _ in range(n):
+        for i in range(n):
             self.transport.sendto(data, self.server)
             loop = asyncio.get_running_loop()
-            end = loop.time() + timeout
+            end = loop.time() + timeout * 2**i
             while (left := end - loop.time()) > 0:
                 try:
                     pkt = await asyncio.wait_for(q.get(), left)

@@ -105,6 +105,15 @@ def _kv(kv: Any) -> KV:
     )
 
 
+_WATCH_CHANNEL_OPTIONS = {
+    # The watch stream is always open: plain keepalive is enough. Pinging without data (as the
+    # request channel may) got "too_many_pings" GOAWAYs from etcd under load.
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.max_receive_message_length": 64 * 1024 * 1024,
+}
+
+
 class _Client(aetcd.Client):
     """``aetcd.Client`` that can open a TLS channel (client certificates optional)."""
 
@@ -507,7 +516,7 @@ class EtcdStore:
                     username=self._username,
                     password=self._password,
                     connect_timeout=self.dial_timeout,
-                    options=list(_KEEPALIVE_OPTIONS.items()),
+                    options=list(_WATCH_CHANNEL_OPTIONS.items()),
                 )
                 while True:
                     batch = await watch.get()
@@ -538,7 +547,8 @@ class EtcdStore:
                     next_revision=next_rev,
                     error=e.message,
                 )
-                await self._drop_client()
+                if e.fields.get("unavailable"):
+                    await self._drop_client()  # dial again, maybe another endpoint
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
             finally:

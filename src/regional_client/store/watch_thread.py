@@ -171,7 +171,12 @@ class ThreadWatch:
                 code = e.code() if hasattr(e, "code") else None
                 detail = e.details() if hasattr(e, "details") else str(e)
                 name = code.name if code is not None else "error"
-                self._end(StoreError(f"watch stream failed: {name}: {detail}"))
+                self._end(
+                    StoreError(
+                        f"watch stream failed: {name}: {detail}",
+                        unavailable=code == grpc.StatusCode.UNAVAILABLE,
+                    )
+                )
         except Exception as e:  # never die silently: the consumer would wait forever
             self._end(StoreError(f"watch stream failed: {e!r}"))
         finally:
