@@ -42,10 +42,12 @@ DELETE: Any = object()
 """Return this from an :meth:`EtcdStore.update` function to delete the key (CAS-guarded)."""
 
 _KEEPALIVE_OPTIONS = {
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.http2.max_pings_without_data": 0,
+    # Pings only while calls are in flight, at most two without data between (gRPC's default):
+    # etcd enforces a minimum ping interval and, with pings allowed without calls and without
+    # data, answered "too_many_pings" GOAWAYs under load, failing every call in flight. A dead
+    # endpoint is still noticed: requests time out (three in a row reconnect, see _call).
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
 }
 
@@ -105,13 +107,8 @@ def _kv(kv: Any) -> KV:
     )
 
 
-_WATCH_CHANNEL_OPTIONS = {
-    # The watch stream is always open: plain keepalive is enough. Pinging without data (as the
-    # request channel may) got "too_many_pings" GOAWAYs from etcd under load.
-    "grpc.keepalive_time_ms": 30_000,
-    "grpc.keepalive_timeout_ms": 10_000,
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
-}
+_WATCH_CHANNEL_OPTIONS = _KEEPALIVE_OPTIONS
+"""The watch stream is always open, so keepalive pings also find a silently dead endpoint."""
 
 
 class _Client(aetcd.Client):
