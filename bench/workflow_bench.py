@@ -65,6 +65,23 @@ def peak_rss_mb(pid: int) -> float:
     return int(m.group(1)) / 1024 if m else 0.0
 
 
+def loop_lag_over(port: int, threshold: float = 1.0) -> tuple[int, float]:
+    """(timer checks the regional client's event loop ran more than ``threshold`` late, the
+    worst bucket reached) from ``regional_client_event_loop_lag_seconds``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/metrics", timeout=30) as r:
+        text = r.read().decode()
+    buckets = [
+        (float(le), float(n))
+        for le, n in re.findall(r'event_loop_lag_seconds_bucket\{[^}]*le="([^"]+)"\} (\S+)', text)
+        if le != "+Inf"
+    ]
+    total = re.search(r"event_loop_lag_seconds_count\{[^}]*\} (\S+)", text)
+    count = float(total.group(1)) if total else 0.0
+    under = max((n for le, n in buckets if le <= threshold), default=0.0)
+    worst = min((le for le, n in buckets if n >= count), default=float("inf"))
+    return int(count - under), worst
+
+
 def cache_lag(port: int, kvs: list) -> int:
     """How far the regional client's task cache (health: ``cache_revision``) trails the newest
     task write in etcd (0: up to date, or ahead of that read)."""
@@ -255,6 +272,7 @@ async def run(args: argparse.Namespace) -> dict:
             "rc_peak_rss_mb": round(peak_rss_mb(rc.pid), 1),
             "etcd_key_writes": int(key_writes(ports["api"]) - w0),
             "task_cache_max_revisions_behind": max(lags, default=0),
+            "event_loop_late_over_1s_and_worst_bucket": loop_lag_over(ports["api"]),
             "rc_log_warnings": log_summary(tmp / "rc.log"),
             "rack_log_warnings": log_summary(tmp / "rack.log"),
             "steps_p50_p95": {

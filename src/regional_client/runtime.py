@@ -16,6 +16,7 @@ from fastapi import APIRouter
 
 from regional_client.audit import Audit
 from regional_client.config import Config
+from regional_client.loop_monitor import LoopMonitor
 from regional_client.metrics import Metrics
 from regional_client.store import Keys
 
@@ -37,6 +38,7 @@ class Runtime:
         self.started = time.time()
         self.keys = Keys(config.idc)
         self.metrics = metrics or Metrics(config.idc)
+        self.loop_monitor: LoopMonitor | None = None
         self.audit = audit or Audit(None, config.idc)
         self.store: Any = None
         self.cache: Any = None
@@ -80,6 +82,8 @@ class Runtime:
             "instance": self.instance_id,
             "uptime_seconds": round(time.time() - self.started, 1),
         }
+        if self.loop_monitor is not None:
+            body["event_loop_lag_max_seconds"] = round(self.loop_monitor.worst_last_minute(), 3)
         etcd: dict[str, Any] = {"reachable": False}
         if self.store is not None:
             try:

@@ -27,6 +27,7 @@ from regional_client.components import build_components
 from regional_client.config import Config
 from regional_client.heartbeat import Heartbeat, load_instance_id
 from regional_client.logs import get_logger, set_mac_resolver, setup_logging
+from regional_client.loop_monitor import LoopMonitor
 from regional_client.runtime import Runtime
 from regional_client.store import EtcdStore
 from regional_client.store.embedded import EmbeddedEtcd
@@ -86,6 +87,9 @@ class RegionalClient:
             request_timeout=cfg.etcd.request_timeout,
         )
         await rt.store.connect()
+        rt.loop_monitor = LoopMonitor(rt.metrics)
+        await rt.loop_monitor.start()
+        self._started.append(rt.loop_monitor)
         rt.trail = AuditTrail(rt.store, rt.keys)
         audit.add_sink(rt.trail.sink)
         await rt.trail.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -285,7 +286,13 @@ async def test_health_metrics_openapi_and_admin_auth(
     body = r.json()
     assert r.status_code == 200 and body["status"] == "ok"
     assert body["etcd"]["reachable"] and body["etcd"]["revision_lag"] == 0
+    # The loop monitor sees a stall: block this (shared) event loop for 0.8 s on purpose.
+    await asyncio.sleep(0.6)
+    time.sleep(0.8)
+    await asyncio.sleep(0.6)
+    assert (await http.get("/health")).json()["event_loop_lag_max_seconds"] >= 0.5
     r = await http.get("/metrics")
+    assert 'regional_client_event_loop_lag_seconds_bucket{idc="' in r.text
     text = r.text
     assert f'regional_client_tasks_total{{idc="{rc.config.idc}",status="pending"}} 1.0' in text
     assert "regional_client_api_request_seconds_bucket" in text
