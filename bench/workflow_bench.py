@@ -234,14 +234,19 @@ async def run(args: argparse.Namespace) -> dict:
             await store.put(keys.task(task["sn"]), task)
         done: dict = {}
         lags: list[int] = []
+        slow_health = 0
         while time.monotonic() - t0 < args.timeout:
             kvs, _ = await store.get_prefix(keys.machines_prefix)
             done = {kv.value["sn"]: kv.value for kv in kvs if kv.valid}
             final = [t for t in done.values() if t["status"] in ("completed", "failed")]
             if len(final) == args.servers:
                 break
-            lag = await asyncio.to_thread(cache_lag, ports["api"], kvs)
-            lags.append(lag)
+            try:
+                lag: int | str = await asyncio.to_thread(cache_lag, ports["api"], kvs)
+                lags.append(int(lag))
+            except (OSError, ValueError, KeyError):
+                lag = "? (health did not answer within 30 s)"
+                slow_health += 1
             print(
                 f"  {time.monotonic() - t0:6.1f}s: {len(final)}/{args.servers} settled; "
                 f"regional client's task cache {lag} revisions behind etcd",
@@ -272,6 +277,7 @@ async def run(args: argparse.Namespace) -> dict:
             "rc_peak_rss_mb": round(peak_rss_mb(rc.pid), 1),
             "etcd_key_writes": int(key_writes(ports["api"]) - w0),
             "task_cache_max_revisions_behind": max(lags, default=0),
+            "health_checks_unanswered_in_30s": slow_health,
             "event_loop_late_over_1s_and_worst_bucket": loop_lag_over(ports["api"]),
             "rc_log_warnings": log_summary(tmp / "rc.log"),
             "rack_log_warnings": log_summary(tmp / "rack.log"),
