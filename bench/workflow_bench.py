@@ -143,19 +143,7 @@ class MultiSwitchRack(VirtualRack):
         self.switch = self.switches[0]
 
     def switch_inventory(self) -> list[dict]:
-        return [
-            {
-                "name": f"tor{n + 1}",
-                "type": "cisco",
-                "host": "127.0.0.1",
-                "port": sw.port,
-                "username": sw.username,
-                "password": self.switch_password,
-                "install_vlan": 100,
-                "production_vlan": 200,
-            }
-            for n, sw in enumerate(self.switches)
-        ]
+        return [self.switch_entry(f"tor{n + 1}", sw, "cisco") for n, sw in enumerate(self.switches)]
 
     async def stop(self) -> None:
         for sw in self.switches[1:]:

@@ -86,6 +86,12 @@ def _power_actions_ok(st: Any, power: dict[str, Any]) -> bool:
     return 1 <= actions <= (2 if power.get("recycled") else 1)
 
 
+def _stop_all(*rcs: RcProcess) -> None:
+    for rc in rcs:
+        with contextlib.suppress(Exception):
+            rc.stop()
+
+
 POINTS = [(step, when) for step in STEPS[:-1] for when in ("running", "done")]
 
 
@@ -158,10 +164,7 @@ async def test_two_instances_never_run_the_same_task(
             assert st.power_ons + st.resets == 1, st.history
         assert len(owners) >= 1
     finally:
-        with contextlib.suppress(Exception):
-            a.stop()
-        with contextlib.suppress(Exception):
-            b.stop()
+        _stop_all(a, b)
         await bench.stop()
 
 
@@ -203,10 +206,7 @@ async def test_dead_instance_tasks_are_taken_over(
         first = tasks[bench.nodes[0].sn]
         assert any(h.get("reason") == f"taken over from {a_id}" for h in first["history"])
     finally:
-        with contextlib.suppress(Exception):
-            a.stop()
-        with contextlib.suppress(Exception):
-            b.stop()
+        _stop_all(a, b)
         await bench.stop()
 
 

@@ -154,10 +154,13 @@ class VirtualRack:
         await self.switch.start()
 
     def switch_inventory(self) -> list[dict[str, Any]]:
-        sw = self.switch
+        return [self.switch_entry("rack-sw1", self.switch, self.vendor)]
+
+    def switch_entry(self, name: str, sw: Any, vendor: str) -> dict[str, Any]:
+        """One switch of the regional client's ``switch.inventory`` for a simulator ``sw``."""
         entry: dict[str, Any] = {
-            "name": "rack-sw1",
-            "type": self.vendor,
+            "name": name,
+            "type": vendor,
             "host": "127.0.0.1",
             "port": sw.port,
             "username": sw.username,
@@ -165,10 +168,10 @@ class VirtualRack:
             "install_vlan": 100,
             "production_vlan": 200,
         }
-        if self.vendor == "arista":
+        if vendor == "arista":
             entry["protocol"] = "rest"
             entry["verify_tls"] = False
-        return [entry]
+        return entry
 
     # ----- IPMI -----------------------------------------------------------------------------
 

@@ -107,10 +107,6 @@ def _kv(kv: Any) -> KV:
     )
 
 
-_WATCH_CHANNEL_OPTIONS = _KEEPALIVE_OPTIONS
-"""The watch stream is always open, so keepalive pings also find a silently dead endpoint."""
-
-
 class _Client(aetcd.Client):
     """``aetcd.Client`` that can open a TLS channel (client certificates optional)."""
 
@@ -513,7 +509,8 @@ class EtcdStore:
                     username=self._username,
                     password=self._password,
                     connect_timeout=self.dial_timeout,
-                    options=list(_WATCH_CHANNEL_OPTIONS.items()),
+                    # always open: keepalive pings also find a silently dead endpoint
+                    options=list(_KEEPALIVE_OPTIONS.items()),
                 )
                 while True:
                     batch = await watch.get()
