@@ -95,7 +95,9 @@ class Bench:
         for n in self.nodes:
             if n.agent is not None:
                 n.agent.cancel()
-        await asyncio.gather(*(n.agent for n in self.nodes if n.agent), return_exceptions=True)
+        agents = [n.agent for n in self.nodes if n.agent]
+        if agents:  # bounded: a teardown must not hang a whole test run
+            await asyncio.wait(agents, timeout=10)
         self.ipmi.stop()
         await self.switch.stop()
 
