@@ -109,6 +109,7 @@ def test_unreachable_etcd_is_one_line(tmp_path: Path) -> None:
 
 async def test_watch_json_until_settled(cfg_file: str, etcd_store: EtcdStore, keys: Keys) -> None:
     import asyncio
+    import signal
     import subprocess
     import sys
 
@@ -124,7 +125,15 @@ async def test_watch_json_until_settled(cfg_file: str, etcd_store: EtcdStore, ke
     assert json.loads(first)["status"] == "installing"
     await etcd_store.update(keys.task("W1"), lambda t: {**t, "progress": {"percent": 40}})
     await etcd_store.update(keys.task("W1"), lambda t: {**t, "status": "completed"})
-    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+    except TimeoutError:
+        proc.send_signal(signal.SIGUSR1)  # every thread's stack on stderr (faulthandler)
+        await asyncio.sleep(1)
+        proc.kill()
+        out, err = await proc.communicate()
+        msg = f"watch did not end; stdout:\n{out.decode()}\nstderr:\n{err.decode()}"
+        raise AssertionError(msg) from None
     lines = [json.loads(x) for x in out.decode().splitlines()]
     assert lines[-1]["status"] == "completed" and proc.returncode == 0, err
     assert any(x["progress"] == 40 for x in lines)

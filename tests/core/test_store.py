@@ -169,6 +169,76 @@ async def test_watch_survives_kill9_and_restart(own_etcd: EtcdProcess, keys: Key
     assert revs == sorted(revs)
 
 
+async def test_idle_watch_answers_progress_requests_and_stays_open(
+    etcd_server: EtcdProcess, keys: Keys
+) -> None:
+    """A quiet prefix is not a stall: etcd answers the progress requests and the stream stays."""
+    from regional_client.store.watch_thread import ThreadWatch
+
+    writer = EtcdStore([etcd_server.endpoint])
+    start = await writer.revision() + 1
+    watch = ThreadWatch(etcd_server.endpoint, keys.machines_prefix.encode(), start,
+                        progress_interval=0.2, stall_timeout=0.5)  # fmt: skip
+    try:
+        with pytest.raises(TimeoutError):  # ~10 progress rounds, no event, no error
+            await asyncio.wait_for(watch.get(), 2.0)
+        await writer.put(keys.task("Q1"), {"q": 1})
+        batch = await asyncio.wait_for(watch.get(), 5)
+        assert [(kind, key) for kind, key, _, _ in batch] == [("put", keys.task("Q1"))]
+    finally:
+        watch.close()
+        assert await watch.wait_closed()
+        await writer.close()
+
+
+async def test_watch_on_a_frozen_etcd_is_declared_stalled_and_resumes(
+    own_etcd: EtcdProcess, keys: Keys
+) -> None:
+    """etcd stops answering but its TCP connection stays up (SIGSTOP): keepalive would notice
+    only after ~40 s; the progress probe ends the stream after progress_interval+stall_timeout
+    and the watch re-opens from the next revision once etcd is back, losing nothing."""
+    import os
+    import signal
+
+    from regional_client.store.watch_thread import ThreadWatch
+
+    assert own_etcd.proc is not None
+    pid = own_etcd.proc.pid
+    writer = EtcdStore([own_etcd.endpoint], dial_timeout=1, request_timeout=2)
+    watcher = EtcdStore([own_etcd.endpoint], dial_timeout=1, request_timeout=2,
+                        watch_progress_interval=0.5, watch_stall_timeout=1.0)  # fmt: skip
+    start = await writer.revision() + 1
+    probe = ThreadWatch(own_etcd.endpoint, keys.machines_prefix.encode(), start,
+                        progress_interval=0.5, stall_timeout=1.0)  # fmt: skip
+    events: list[WatchEvent] = []
+    task = asyncio.create_task(_collect(watcher, keys.machines_prefix, start, events))
+    try:
+        await writer.put(keys.task("F0"), {"i": 0})
+        await _wait_for(lambda: len(events) == 1)
+        assert len(await asyncio.wait_for(probe.get(), 5)) == 1
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = asyncio.get_running_loop().time()
+            with pytest.raises(StoreError, match="stalled") as err:
+                await asyncio.wait_for(probe.get(), 10)
+            assert err.value.fields.get("unavailable")
+            assert asyncio.get_running_loop().time() - t0 < 5
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for i in range(1, 4):
+            await writer.put(keys.task(f"F{i}"), {"i": i})
+        await _wait_for(lambda: len(events) == 4)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        probe.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await watcher.close()
+        await writer.close()
+    assert [e.value["i"] for e in events] == [0, 1, 2, 3]
+
+
 async def test_watch_after_compaction_resyncs(etcd_store: EtcdStore, keys: Keys) -> None:
     start = await etcd_store.revision() + 1
     for i in range(5):

@@ -2,13 +2,18 @@
 
 Every error a person can cause (bad config, bad task, etcd down, unknown serial) ends in a
 one-line message on stderr and a non-zero exit code, never a traceback.
+
+``kill -USR1 <pid>`` makes any ``regional-client`` process print every thread's stack to stderr
+and go on (Python's faulthandler): what an operator needs to report a process that hangs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import importlib
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -50,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
     func: Callable[[argparse.Namespace], Any] = args.func
     try:
         result = func(args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -394,20 +395,23 @@ async def _watch(args: argparse.Namespace) -> int:
             )
 
         async def follow(render: Any) -> None:
-            async for ev in store.watch_prefix(keys.machines_prefix, rev + 1):
-                sn = keys.sn_from_task_key(ev.key)
-                if sn is None:
-                    continue
-                if ev.kind == "delete":
-                    tasks.pop(sn, None)
-                elif ev.kind == "put":
-                    try:
-                        tasks[sn] = Task.model_validate(ev.value)
-                    except (pydantic.ValidationError, TypeError):
+            # closed here, not whenever the generator is collected: its watch thread is done
+            # with gRPC before the store closes and the process exits
+            async with contextlib.aclosing(store.watch_prefix(keys.machines_prefix, rev + 1)) as w:
+                async for ev in w:
+                    sn = keys.sn_from_task_key(ev.key)
+                    if sn is None:
                         continue
-                render(sn)
-                if settled():
-                    return
+                    if ev.kind == "delete":
+                        tasks.pop(sn, None)
+                    elif ev.kind == "put":
+                        try:
+                            tasks[sn] = Task.model_validate(ev.value)
+                        except (pydantic.ValidationError, TypeError):
+                            continue
+                    render(sn)
+                    if settled():
+                        return
 
         if args.json:
 

@@ -8,7 +8,8 @@ plain put/get/range/txn/lease/watch; this layer adds what the product needs on t
   ``mod_revision`` is unchanged, re-read and retry on conflict (never a blind overwrite);
 * :meth:`EtcdStore.watch_prefix` — a prefix watch that survives etcd restarts (it re-watches from
   the last revision it delivered, so no change made meanwhile is lost) and turns a compaction
-  past that revision into a ``resync`` event carrying a full re-list;
+  past that revision into a ``resync`` event carrying a full re-list; a stream that goes silent
+  (not even answering a progress request) is re-opened the same way;
 * :class:`KeptLease` — a lease kept alive in the background (``aetcd`` does not);
 * TLS with client certificates and user/password (``aetcd`` only opens insecure channels);
 * several endpoints: on connection failure the next one is tried.
@@ -173,10 +174,16 @@ class EtcdStore:
         dial_timeout: float = 5.0,
         request_timeout: float = 10.0,
         max_cas_retries: int = 100,
+        watch_progress_interval: float = 10.0,
+        watch_stall_timeout: float = 10.0,
     ) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is required")
         self.endpoints = [_split_endpoint(e) for e in endpoints]
+        # a silent watch stream asks etcd for progress after this long, and is re-opened when
+        # even that goes unanswered for watch_stall_timeout (see store/watch_thread.py)
+        self.watch_progress_interval = watch_progress_interval
+        self.watch_stall_timeout = watch_stall_timeout
         self._username = username
         self._password = password
         self._tls = (ca_cert, cert_file, key_file)
@@ -511,6 +518,8 @@ class EtcdStore:
                     connect_timeout=self.dial_timeout,
                     # always open: keepalive pings also find a silently dead endpoint
                     options=list(_KEEPALIVE_OPTIONS.items()),
+                    progress_interval=self.watch_progress_interval,
+                    stall_timeout=self.watch_stall_timeout,
                 )
                 while True:
                     batch = await watch.get()
@@ -548,6 +557,7 @@ class EtcdStore:
             finally:
                 if watch is not None:
                     watch.close()
+                    await watch.wait_closed()
 
     # ----- leases -----------------------------------------------------------------------------
 

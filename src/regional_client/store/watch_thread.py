@@ -11,6 +11,18 @@ involved) and queues what it reads; the loop takes everything queued in one turn
 No library does this (aetcd and etcd3gw are loop- or HTTP-bound; the synchronous ``etcd3``
 package is unmaintained), so the stream is driven directly with aetcd's generated stubs
 (``aetcd.rpc``) on a synchronous channel: watch create, responses, compaction, cancel.
+
+A watch stream can also go silent without failing: a member cut off from its cluster, a process
+that stopped answering while its TCP connection stays up. Two guards, as etcd's own client and
+Kubernetes use them:
+
+* the stream carries ``hasleader`` metadata, so a member that loses its leader cancels the watch
+  (etcd answers UNAVAILABLE and the caller reconnects, maybe to another member);
+* after ``progress_interval`` seconds without a message the watch asks etcd for a progress
+  notification (``WatchProgressRequest``, etcd ≥ 3.4). If nothing at all arrives within
+  ``stall_timeout`` after that, the stream is declared stalled and ended with an
+  ``unavailable`` :class:`StoreError`; the caller re-watches from its next revision, so nothing
+  is lost.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from typing import Any
 
 import grpc
@@ -40,7 +53,8 @@ class ThreadWatch:
 
     :meth:`get` returns the next batch of raw events — ``(kind, key, value bytes, mod_revision)``
     tuples — or raises :class:`Compacted` or :class:`StoreError` when the stream ends; after
-    that the watch is finished and the caller opens a new one. :meth:`close` stops it.
+    that the watch is finished and the caller opens a new one. :meth:`close` stops it and
+    :meth:`wait_closed` waits (bounded) until its thread has let go of the channel.
     """
 
     def __init__(
@@ -54,6 +68,8 @@ class ThreadWatch:
         password: str | None = None,
         connect_timeout: float = 5.0,
         options: list[tuple[str, Any]] | None = None,
+        progress_interval: float = 10.0,
+        stall_timeout: float = 10.0,
     ) -> None:
         self.target = target
         self.prefix = prefix
@@ -63,6 +79,11 @@ class ThreadWatch:
         self.password = password
         self.connect_timeout = connect_timeout
         self.options = options or []
+        self.progress_interval = progress_interval
+        self.stall_timeout = stall_timeout
+        self._last_recv = time.monotonic()  # any message from etcd: events, progress, created
+        self._stalled_for: float | None = None
+        self._finished = threading.Event()
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[list[tuple[str, str, bytes, int]] | BaseException] = (
             asyncio.Queue()
@@ -91,6 +112,14 @@ class ThreadWatch:
         self._requests.put(None)
         if call is not None:
             call.cancel()
+
+    async def wait_closed(self, timeout: float = 2.0) -> bool:
+        """After :meth:`close`: wait until the thread has closed its channel (at most ``timeout``
+        seconds). A process that exits, or a store that closes, while a gRPC thread is still
+        tearing down a stream can hang in gRPC's own shutdown; this orders the two."""
+        if self._finished.is_set():
+            return True
+        return await asyncio.to_thread(self._finished.wait, timeout)
 
     def _drain(self) -> None:
         with self._lock:
@@ -125,8 +154,31 @@ class ThreadWatch:
             key=self.prefix, range_end=range_end, start_revision=self.start_revision
         )
         yield rpc.WatchRequest(create_request=create)
-        while self._requests.get() is not None:  # nothing else to send; wait for close()
-            pass
+        tick = max(0.05, min(self.progress_interval, self.stall_timeout) / 4)
+        probe_sent: float | None = None
+        while True:
+            try:
+                if self._requests.get(timeout=tick) is None:
+                    return  # close()
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            if probe_sent is not None:
+                if self._last_recv >= probe_sent:
+                    probe_sent = None  # etcd answered (an event or the progress notification)
+                elif now - probe_sent >= self.stall_timeout:
+                    self._stall(now - self._last_recv)
+                    return
+            if probe_sent is None and now - self._last_recv >= self.progress_interval:
+                probe_sent = now
+                yield rpc.WatchRequest(progress_request=rpc.WatchProgressRequest())
+
+    def _stall(self, silent_for: float) -> None:
+        with self._lock:
+            self._stalled_for = silent_for
+            call = self._call
+        if call is not None:
+            call.cancel()
 
     def _run(self) -> None:
         if self.credentials is not None:
@@ -134,19 +186,21 @@ class ThreadWatch:
         else:
             channel = grpc.insecure_channel(self.target, options=self.options)
         try:
-            metadata = None
+            # a member without a leader cancels the watch instead of keeping it silently open
+            metadata: tuple[tuple[str, str], ...] = (("hasleader", "true"),)
             if self.username is not None and self.password is not None:
                 token = rpc.AuthStub(channel).Authenticate(
                     rpc.AuthenticateRequest(name=self.username, password=self.password),
                     timeout=self.connect_timeout,
                 )
-                metadata = (("token", token.token),)
+                metadata += (("token", token.token),)
             call = rpc.WatchStub(channel).Watch(self._requests_iter(), metadata=metadata)
             with self._lock:
                 if self._closed:
                     call.cancel()
                 self._call = call
             for resp in call:
+                self._last_recv = time.monotonic()
                 if resp.compact_revision:
                     self._end(Compacted(resp.compact_revision))
                     return
@@ -167,7 +221,15 @@ class ThreadWatch:
                     )
             self._end(StoreError("etcd ended the watch stream"))
         except grpc.RpcError as e:
-            if not self._closed:
+            if self._stalled_for is not None and not self._closed:
+                self._end(
+                    StoreError(
+                        f"watch stream stalled: nothing from etcd for {self._stalled_for:.0f}s, "
+                        f"not even an answer to a progress request",
+                        unavailable=True,
+                    )
+                )
+            elif not self._closed:
                 code = e.code() if hasattr(e, "code") else None
                 detail = e.details() if hasattr(e, "details") else str(e)
                 name = code.name if code is not None else "error"
@@ -181,6 +243,7 @@ class ThreadWatch:
             self._end(StoreError(f"watch stream failed: {e!r}"))
         finally:
             channel.close()
+            self._finished.set()
 
 
 def _prefix_end(prefix: bytes) -> bytes:
