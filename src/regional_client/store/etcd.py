@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -493,7 +493,7 @@ class EtcdStore:
 
     async def watch_prefix(
         self, prefix: str, start_revision: int, *, max_backoff: float = 5.0
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncGenerator[WatchEvent, None]:
         """Yield every change under ``prefix`` from ``start_revision`` on, forever.
 
         Survives etcd restarts and endpoint failover: after an error it reconnects with backoff
