@@ -90,7 +90,12 @@ class RegionalClient:
         rt.loop_monitor = LoopMonitor(rt.metrics)
         await rt.loop_monitor.start()
         self._started.append(rt.loop_monitor)
-        rt.trail = AuditTrail(rt.store, rt.keys)
+        rt.trail = AuditTrail(
+            rt.store,
+            rt.keys,
+            max_age_days=cfg.logging.audit_trail_max_age,
+            max_records=cfg.logging.audit_trail_max_records,
+        )
         audit.add_sink(rt.trail.sink)
         await rt.trail.start()
         self._started.append(rt.trail)

@@ -22,5 +22,10 @@ class LoggingConfig(Section):
     """Days a rotated file is kept (0: forever)."""
     audit_file: Path | None = None
     """Audit log (JSON lines). Default: ``audit.log`` in the state dir."""
+    audit_trail_max_age: int = Field(90, ge=0)
+    """Days a server's audit trail in etcd keeps a record (0: forever). The local audit file
+    keeps everything, rotated by the operator's own tools."""
+    audit_trail_max_records: int = Field(2000, ge=0)
+    """Newest audit trail records kept per server in etcd (0: no limit; ~60 per install)."""
     stderr: bool = True
     """Also write log lines to stderr."""

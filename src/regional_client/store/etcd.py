@@ -378,6 +378,43 @@ class EtcdStore:
             self.writes += 1
         return deleted
 
+    async def keys_page(
+        self, prefix: str, after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        """Up to ``limit`` key names under ``prefix``, in key order, starting after ``after``
+        (no values: cheap paging through a large prefix)."""
+        start = prefix.encode() if after is None else after.encode() + b"\0"
+
+        async def op(c: _Client) -> list[str]:
+            r = await c.kvstub.Range(
+                rpc.RangeRequest(
+                    key=start,
+                    range_end=aetcd.utils.prefix_range_end(prefix.encode()),
+                    limit=limit,
+                    keys_only=True,
+                ),
+                timeout=c._timeout,
+                metadata=c.metadata,
+            )
+            return [kv.key.decode() for kv in r.kvs]
+
+        return await self._call(op)
+
+    async def delete_range(self, start: str, end: str) -> int:
+        """Delete every key ``start <= key < end``; returns how many."""
+
+        async def op(c: _Client) -> int:
+            r = await c.kvstub.DeleteRange(
+                rpc.DeleteRangeRequest(key=start.encode(), range_end=end.encode()),
+                timeout=c._timeout,
+                metadata=c.metadata,
+            )
+            return int(r.deleted)
+
+        deleted = await self._call(op)
+        self.writes += 1
+        return deleted
+
     async def delete_prefix(self, prefix: str) -> int:
         r = await self._call(lambda c: c.delete_prefix(prefix.encode()))
         self.writes += 1

@@ -58,8 +58,12 @@ class Keys:
     def instance(self, instance_id: str) -> str:
         return f"{self.regional_prefix}instances/{instance_id}"
 
+    @property
+    def audit_prefix(self) -> str:
+        return f"{self.regional_prefix}audit/"
+
     def audit(self, sn: str) -> str:
-        return f"{self.regional_prefix}audit/{check_sn(sn)}/"
+        return f"{self.audit_prefix}{check_sn(sn)}/"
 
     def sn_from_task_key(self, key: str) -> str | None:
         """``/os/dc1/machines/SN1/task`` → ``SN1``; None for any other key."""
