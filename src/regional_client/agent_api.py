@@ -12,7 +12,7 @@ only create or refresh a ``discovered`` server record, never touch a task.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from regional_client.api.auth import check_agent_token, new_token
 from regional_client.audit import Audit
@@ -215,7 +215,7 @@ class AgentService:
             if prev is not None and prev.status == "done":
                 return old  # a racing duplicate: the first completion stands
             attempts = (prev.attempts if prev else 0) + 1
-            status = "done" if success else "failed"
+            status: Literal["done", "failed"] = "done" if success else "failed"
             res = OperationResult(
                 status=status, attempts=attempts, message=message[:4000],
                 exit_code=exit_code, finished_at=at,

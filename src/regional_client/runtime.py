@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from fastapi import APIRouter
 
@@ -57,6 +57,10 @@ class Runtime:
             "regional_client_etcd_key_writes", "Keys written to etcd by this process since start"
         )
 
+    @overload
+    def decrypt(self, value: str) -> str: ...
+    @overload
+    def decrypt(self, value: None) -> None: ...
     def decrypt(self, value: str | None) -> str | None:
         """Clear text of a configured secret (``enc:...`` values need the secrets key)."""
         if value is None or not value.startswith("enc:"):

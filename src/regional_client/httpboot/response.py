@@ -56,6 +56,8 @@ class FdResponse(Response):
     """ASGI response owning ``fd`` (closed when done). A Starlette ``Response`` subclass only so
     that FastAPI passes it through untouched; it builds its own headers."""
 
+    media_type: str
+
     def __init__(
         self,
         fd: int,
@@ -74,7 +76,7 @@ class FdResponse(Response):
         self.background = None
         self.raw_headers = []
 
-    def _headers(self, extra: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    def _header_list(self, extra: dict[str, str]) -> list[tuple[bytes, bytes]]:
         h = {
             "content-type": self.media_type,
             "accept-ranges": "bytes",
@@ -122,7 +124,7 @@ class FdResponse(Response):
 
     async def _start(self, send: Send, status: int, extra: dict[str, str]) -> None:
         await send(
-            {"type": "http.response.start", "status": status, "headers": self._headers(extra)}
+            {"type": "http.response.start", "status": status, "headers": self._header_list(extra)}
         )
 
     async def _read(self, n: int, pos: int) -> bytes:

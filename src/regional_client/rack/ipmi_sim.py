@@ -424,11 +424,11 @@ def main(argv: list[str] | None = None) -> int:
     for i, b in enumerate(sim.bmcs):
         b.state.latency = args.latency
         if args.events:
-            b.add_listener(
-                lambda st, ev, i=i: emit(
-                    {"index": i, "event": ev, "boot": st.last_boot_device, "resets": st.resets}
-                )
-            )
+
+            def on_event(st: SimBmcState, ev: str, i: int = i) -> None:
+                emit({"index": i, "event": ev, "boot": st.last_boot_device, "resets": st.resets})
+
+            b.add_listener(on_event)
         print(json.dumps({"name": b.state.name, "port": b.port, "username": args.username}))
     print(json.dumps({"ready": True}), flush=True)
     done = threading.Event()

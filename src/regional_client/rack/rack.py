@@ -100,7 +100,7 @@ class VirtualRack:
         self.switch_password = "rack-" + os.urandom(4).hex()
         self.bmc_password = "rack-" + os.urandom(4).hex()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._redfish_state: dict[str, str] = {}
+        self._redfish_state: dict[str, str | None] = {}
 
     # ----- layout ---------------------------------------------------------------------------
 
@@ -306,7 +306,7 @@ class VirtualRack:
             for line in head.split(b"\r\n"):
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
-            system = json.loads(await reader.readexactly(length)) if length else {}
+            system: dict[str, Any] = json.loads(await reader.readexactly(length)) if length else {}
             writer.write(
                 b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             )
@@ -316,6 +316,8 @@ class VirtualRack:
         finally:
             writer.close()
         uuid = system.get("uuid")
+        if not isinstance(uuid, str):
+            return  # not a system record: every emulated system has a uuid
         before = self._redfish_state.get(uuid)
         now = system.get("power_state")
         self._redfish_state[uuid] = now
@@ -395,7 +397,7 @@ class VirtualRack:
         """One install task per server, as a control plane would write it. ``name_ports``: the
         task names its switch port (an inventory-driven control plane) instead of leaving the
         regional client to find it by MAC."""
-        tasks = [
+        tasks: list[dict[str, Any]] = [
             {
                 "task_id": f"task-{s.sn}",
                 "sn": s.sn,

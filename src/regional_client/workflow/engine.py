@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from regional_client.cache import Cache, CacheEvent
@@ -150,15 +150,15 @@ class Workflow:
         if task.status == Status.APPROVED or mine:
             self._spawn(task.sn)
 
-    def _background(self, coro: Awaitable[None]) -> None:
-        t = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
         self._cleanups.add(t)
         t.add_done_callback(self._cleanups.discard)
 
     def _spawn(self, sn: str) -> None:
         t = asyncio.get_running_loop().create_task(self._run(sn))
         self._running[sn] = t
-        t.add_done_callback(lambda _t, sn=sn: self._running.pop(sn, None))
+        t.add_done_callback(lambda _t: self._running.pop(sn, None))
 
     def _on_deleted(self, sn: str, previous: Task | None) -> None:
         run = self._running.get(sn)
@@ -283,7 +283,10 @@ class Workflow:
                 await asyncio.sleep(self.config.retry_backoff * 2 ** (attempt - 1))
                 continue
             self._step_seconds.labels(self._idc, name).observe(time.monotonic() - started)
-            if self._current(sn).step(name).status == "running":
+            step = self._current(sn).step(name)
+            if step is None:
+                raise Aborted  # reset under us (failed, then retried): this run is stale
+            if step.status == "running":
                 await self._mark(sn, name, "done")
             return
 
@@ -419,7 +422,7 @@ class Workflow:
         st = task.workflow_state
         errors: list[str] = []
 
-        async def attempt(what: str, coro: Awaitable[None]) -> None:
+        async def attempt(what: str, coro: Awaitable[object]) -> None:
             try:
                 await coro
             except ProvisionError as e:
