@@ -144,7 +144,7 @@ class Workflow:
             self._consider(ev.task)
 
     def _consider(self, task: Task) -> None:
-        if self._stopping or task.sn in self._running:
+        if self._stopping or self._busy(task.sn):
             return
         mine = task.status == Status.INSTALLING and task.owner == self.instance_id
         if task.status == Status.APPROVED or mine:
@@ -158,7 +158,18 @@ class Workflow:
     def _spawn(self, sn: str) -> None:
         t = asyncio.get_running_loop().create_task(self._run(sn))
         self._running[sn] = t
-        t.add_done_callback(lambda _t: self._running.pop(sn, None))
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._running.get(sn) is done:  # not a newer run of the same serial
+                del self._running[sn]
+
+        t.add_done_callback(forget)
+
+    def _busy(self, sn: str) -> bool:
+        """A run of ``sn`` is in progress (a finished one whose callback is still queued is
+        not: an approval arriving in that instant must start a new run)."""
+        run = self._running.get(sn)
+        return run is not None and not run.done()
 
     def _on_deleted(self, sn: str, previous: Task | None) -> None:
         run = self._running.get(sn)
@@ -528,7 +539,7 @@ class Workflow:
         except Aborted:
             return
         log.warning("took over task of a dead instance", action="takeover", sn=sn, owner=dead)
-        if sn not in self._running:
+        if not self._busy(sn):
             self._spawn(sn)
 
     # ----- etcd helpers ---------------------------------------------------------------------
