@@ -238,10 +238,14 @@ class DhcpService:
                 except Exception as e:
                     for _ in batch:
                         self._count("drop", "store_error")
+                    if isinstance(e, TimeoutError):
+                        why = f"etcd did not confirm the write within {self.cfg.persist_timeout}s"
+                    else:
+                        why = str(e)[:300] or type(e).__name__
                     self.log.warning(
                         "lease write failed; replies withheld (clients will retry)",
                         action="lease_write_failed",
-                        error=str(e)[:300],
+                        error=why,
                         count=len(batch),
                     )
                     continue
