@@ -54,7 +54,7 @@ def build_workflow(rt: Runtime) -> Any:
     )
     wf = Workflow(
         rt.config.workflow, rt.store, rt.keys, rt.cache, devices, rt.metrics, rt.audit,
-        rt.instance_id, rt.agent.ensure_agent_token,
+        rt.instance_id, rt.agent.ensure_agent_token, rt.boot_activity,
     )  # fmt: skip
     s["workflow"] = wf
     rt.health_checks["workflow"] = lambda: {"ok": True, "running": len(wf.running())}

@@ -15,6 +15,7 @@ from typing import Any, Protocol, overload
 from fastapi import APIRouter
 
 from regional_client.audit import Audit
+from regional_client.boot_activity import BootActivity
 from regional_client.config import Config
 from regional_client.loop_monitor import LoopMonitor
 from regional_client.metrics import Metrics
@@ -44,6 +45,9 @@ class Runtime:
         self.cache: Any = None
         self.agent: Any = None
         self.trail: Any = None
+        self.boot_activity = BootActivity()
+        """Last network-boot activity per MAC (DHCP, TFTP, HTTP boot feed it; the workflow
+        reads it)."""
         self.services: dict[str, Any] = {}
         self.routers: list[APIRouter] = []
         self.root_routers: list[APIRouter] = []

@@ -173,3 +173,21 @@ async def test_files_alias(server: tuple[str, Runtime], payload: bytes) -> None:
     rc, out, _ = await curl("-f", "-r", "0-9", f"{base}/boot/files/initrds/big.img")
     assert rc == 0 and out == payload[:10]
     assert await status_of(f"{base}/boot/files/../secret.txt", "--path-as-is") in (403, 404)
+
+
+async def test_boot_activity_by_mac_and_by_leased_address(server: tuple[str, Runtime]) -> None:
+    """What the workflow's boot-stall check reads: a per-MAC script names its server; any other
+    file is attributed through the address our DHCP gave it (127.0.0.1 here)."""
+    base, rt = server
+    mac, other = "52:54:00:12:34:56", "52:54:00:aa:bb:cc"
+    assert rt.boot_activity.last(mac) is None
+    assert (await curl("-f", f"{base}/boot/ipxe/52-54-00-12-34-56"))[0] == 0
+    first = rt.boot_activity.last(mac)
+    assert first is not None
+    assert (await curl("-f", "-r", "0-9", f"{base}/boot/initrds/big.img"))[0] == 0
+    assert rt.boot_activity.last(other) is None  # 127.0.0.1 is nobody's lease yet
+    rt.boot_activity.assigned(other, "127.0.0.1")
+    before = rt.boot_activity.last(other)
+    await asyncio.sleep(0.01)
+    assert (await curl("-f", "-r", "0-9", f"{base}/boot/initrds/big.img"))[0] == 0
+    assert (rt.boot_activity.last(other) or 0) > (before or 0)

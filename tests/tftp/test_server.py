@@ -205,3 +205,18 @@ async def test_ipv6_loopback_with_curl(tftp_server: ServerFactory, root: Path) -
     )  # fmt: skip
     out, _ = await proc.communicate()
     assert proc.returncode == 0 and out == (root / "small.txt").read_bytes()
+
+
+async def test_tftp_requests_and_transfers_are_reported(
+    tftp_server: ServerFactory, root: Path
+) -> None:
+    server = await tftp_server()
+    seen: list[str] = []
+    server.on_activity = seen.append
+    assert server.address is not None
+    await fetch(*server.address, "small.txt")
+    for _ in range(100):  # the transfer's end is reported once its socket is done
+        if len(seen) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert seen == ["127.0.0.1", "127.0.0.1"]  # the read request, then the finished transfer

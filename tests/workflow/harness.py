@@ -42,6 +42,9 @@ class Node:
     boots: int = 0
     silent: bool = False
     """A node whose agent never starts (a server that fails to network-boot)."""
+    fail_boots: int = 0
+    """Boots (from the first) that stop after DHCP: the firmware got its lease, then gave up
+    (a lost transfer), so no agent starts. Needs DHCP (``enable_dhcp``)."""
     fail_operation: str | None = None
     outcomes: list[str] = field(default_factory=list)
     leases: list[str] = field(default_factory=list)
@@ -178,6 +181,8 @@ class Bench:
             except ProtocolError:
                 return
             node.leases.append(lease.ip)
+            if node.boots <= node.fail_boots:
+                return
         kv = await self.store.get(self.keys.task(node.sn))
         token = kv.value.get("agent_token") if kv else None
         async with AgentClient(self.regional_url, token, node.sn) as client:

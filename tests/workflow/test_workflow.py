@@ -220,6 +220,50 @@ async def test_silent_agent_gets_one_more_power_cycle_then_fails(
         await rc.stop()
 
 
+async def test_boot_that_stalls_after_dhcp_is_power_cycled_before_agent_timeout(
+    bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The firmware gets a lease from our DHCP, then gives up (no agent). The regional client
+    saw the boot start and then nothing: after boot_stall_timeout (2 s), not agent_timeout
+    (120 s), it power-cycles once; the second boot installs."""
+    import socket
+
+    from regional_client.rack.rack import free_port
+    from tests.workflow.test_crash import _dhcp_config
+
+    stalled, never = bench.nodes[0], bench.nodes[1]
+    stalled.fail_boots = 1
+    never.fail_boots = 2  # stalls again after the extra power cycle: the step fails
+    dhcp_port = free_port(socket.SOCK_DGRAM)
+    relay_port = await bench.enable_dhcp(("127.0.0.1", dhcp_port))
+    rc = await started(make_config(
+        idc, etcd_server.endpoint, tmp_path / "rc", dhcp=_dhcp_config(dhcp_port, relay_port),
+        **bench.config(agent_timeout="120s", boot_stall_timeout="2s"),
+    ))  # fmt: skip
+    bench.regional_url = f"http://127.0.0.1:{rc.api_port}"
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    try:
+        await bench.approve_all([stalled, never])
+        out = await _settled(etcd_store, keys, [stalled.sn, never.sn], timeout=60)
+        assert loop.time() - t0 < 60  # far below the 120 s agent timeout
+        ok, bad = out[stalled.sn], out[never.sn]
+        assert ok["status"] == "completed", ok.get("error")
+        power = ok["workflow_state"]["power"]
+        assert power["recycle_reason"] == "boot_stalled" and power["recycled"]
+        assert stalled.boots == 2 and len(stalled.leases) == 2
+        st = stalled.bmc.state
+        assert st.power_ons + st.resets == 2, st.history
+        assert bad["status"] == "failed"
+        assert "network-booted, then stayed quiet" in bad["error"], bad["error"]
+        assert "after a second power cycle" in bad["error"], bad["error"]
+        assert never.boots == 2
+        _assert_clean(bench, [stalled, never])
+    finally:
+        await rc.stop()
+
+
 async def test_failed_operation_fails_task_and_rolls_back(
     bench: Bench, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys, idc: str,
     tmp_path: Path,

@@ -19,6 +19,7 @@ def build_dhcp(rt: Any) -> DhcpService | None:
     svc = DhcpService(
         cfg.dhcp, rt.store, rt.keys, rt.metrics, rt.audit, regional_url=cfg.regional_url
     )
+    svc.boot_activity = getattr(rt, "boot_activity", None)
     rt.services["dhcp"] = svc
     rt.routers.append(router())
     rt.health_checks["dhcp"] = svc.health

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from regional_client.audit import Audit
+from regional_client.boot_activity import BootActivity
 from regional_client.config.dhcp import DhcpConfig
 from regional_client.dhcp.leases import Binding, LeaseTable, int_to_ip
 from regional_client.dhcp.packet import MessageType
@@ -73,6 +74,8 @@ class DhcpService:
         self._flush_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.invalid_records: list[str] = []
+        self.boot_activity: BootActivity | None = None
+        """Told of every parseable client message and every acknowledged address."""
         self._init_metrics()
 
     # ----- metrics ----------------------------------------------------------------------------
@@ -207,6 +210,8 @@ class DhcpService:
             return
         out = handle(data, self.state, self.clock(), ep.local)
         self._count("packet", "in", _TYPE_NAMES.get(out.request, "invalid"))
+        if out.request and self.boot_activity is not None and data[2] == 6:
+            self.boot_activity.seen_mac(data[28:34].hex(":"))  # chaddr of an Ethernet client
         if out.drop is not None:
             self._count("drop", out.drop)
         if out.changes:
@@ -223,6 +228,8 @@ class DhcpService:
         if out.assigned is not None:
             mac, ip = out.assigned
             self.log.info("DHCP lease assigned to server", action="lease_assigned", mac=mac, ip=ip)
+            if self.boot_activity is not None:
+                self.boot_activity.assigned(mac, ip)
 
     async def _flush(self) -> None:
         """Group commit: write every queued lease change, then send the waiting replies."""

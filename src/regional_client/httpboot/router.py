@@ -83,6 +83,17 @@ def _serve(
     return FdResponse(f.fd, f.size, f.mtime, f.name, media_type, on_sent=m.sent)
 
 
+def _seen(request: Request, mac: str | None = None) -> None:
+    """Boot activity for the workflow: by MAC when the URL names it, else by client address."""
+    activity = getattr(request.app.state.runtime, "boot_activity", None)
+    if activity is None:
+        return
+    if mac is not None:
+        activity.seen_mac(mac)
+    elif request.client is not None:
+        activity.seen_ip(request.client.host)
+
+
 def router(prefix: str = "/boot") -> APIRouter:
     prefix = "/" + prefix.strip("/")
     r = APIRouter(tags=["http boot"])
@@ -94,7 +105,9 @@ def router(prefix: str = "/boot") -> APIRouter:
         try:
             mac = normalize_mac(name)
         except ValidationError:
+            _seen(request)
             return _serve(rt, f"{d}/{name}")
+        _seen(request, mac)
         script = f"{d}/01-{mac.replace(':', '-')}.ipxe"
         return _serve(rt, script, "text/plain", fallback=f"{d}/default.ipxe")
 
@@ -102,10 +115,12 @@ def router(prefix: str = "/boot") -> APIRouter:
     async def files_alias(path: str, request: Request) -> Any:
         """``/boot/files/<name>`` is the same file as ``/boot/<name>`` (the DHCP component's
         default UEFI HTTP boot URLs use this spelling); a real ``files/`` folder wins."""
+        _seen(request)
         return _serve(request.app.state.runtime, f"files/{path}", fallback=path)
 
     @r.api_route(prefix + "/{path:path}", methods=["GET", "HEAD"])
     async def files(path: str, request: Request) -> Any:
+        _seen(request)
         return _serve(request.app.state.runtime, path)
 
     return r

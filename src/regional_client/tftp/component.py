@@ -18,6 +18,8 @@ def build_tftp(rt: Any) -> TftpServer | None:
     if not cfg.enabled:
         return None
     server = TftpServer(cfg, metrics=rt.metrics, log=get_logger("tftp"))
+    if getattr(rt, "boot_activity", None) is not None:
+        server.on_activity = rt.boot_activity.seen_ip
     rt.services["tftp"] = server
 
     def health() -> dict[str, Any]:

@@ -234,6 +234,9 @@ class TftpServer:
         )
         self.transfers: set[_Transfer] = set()
         self.on_transfer_done: Callable[[_Transfer], None] | None = None
+        self.on_activity: Callable[[str], None] | None = None
+        """Called with the client's IP on every read request and finished transfer (the
+        workflow's boot-activity record)."""
         self._sock: socket.socket | None = None
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.address: tuple[str, int] | None = None
@@ -316,6 +319,8 @@ class TftpServer:
         if not isinstance(req, Request):
             self._reply_error(peer, ErrorCode.ILLEGAL_OPERATION, "expected a request", "illegal")
             return
+        if self.on_activity is not None:
+            self.on_activity(peer[0])
         if req.opcode == Opcode.WRQ:
             self.log.info("TFTP write refused", action="tftp_wrq_refused", ip=peer[0])
             self._reply_error(peer, ErrorCode.ACCESS_VIOLATION, "server is read-only", "write")
@@ -411,5 +416,7 @@ class TftpServer:
                 error=s.error_message,
                 **fields,
             )
+        if self.on_activity is not None:
+            self.on_activity(t.peer[0])
         if self.on_transfer_done is not None:
             self.on_transfer_done(t)

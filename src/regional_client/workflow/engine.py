@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from regional_client.boot_activity import BootActivity
 from regional_client.cache import Cache, CacheEvent
 from regional_client.config.workflow import WorkflowConfig
 from regional_client.errors import (
@@ -73,8 +74,10 @@ class Workflow:
         audit: Any,
         instance_id: str,
         ensure_token: Callable[[str], Awaitable[str]],
+        boot_activity: BootActivity | None = None,
     ) -> None:
         self.config = config
+        self.boot_activity = boot_activity
         self.store = store
         self.keys = keys
         self.cache = cache
@@ -355,7 +358,8 @@ class Workflow:
         st["intent"] = now_iso()
         await self._set_state(task.sn, "power", st)
         st["action"] = await self.devices.power_on_or_reset(task)
-        st.update(done=True, at=now_iso(), deadline=time.time() + self.config.agent_timeout)
+        st.update(done=True, at=now_iso(), deadline=time.time() + self.config.agent_timeout,
+                  booted=time.time())  # fmt: skip
         await self._set_state(task.sn, "power", st)
         await self._progress(task.sn, 20, f"{st['action']} with PXE boot: waiting for the agent")
 
@@ -384,6 +388,10 @@ class Workflow:
                 if left <= 0:
                     deadline = await self._agent_timeout(task, power)
                     continue
+                quiet = self._boot_quiet_for(task, power)
+                if quiet is not None:
+                    deadline = await self._boot_stalled(task, power, quiet)
+                    continue
                 ch.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(ch.wait(), min(left, 5.0))
@@ -392,19 +400,50 @@ class Workflow:
 
     async def _agent_timeout(self, task: Task, power: dict[str, Any]) -> float:
         what = "report" if not task.agent.reported_at else "finish its operations"
+        return await self._recycle(
+            task, power, "agent_timeout", "agent silent",
+            f"agent did not {what} within {self.config.agent_timeout:g}s",
+        )  # fmt: skip
+
+    def _boot_quiet_for(self, task: Task, power: dict[str, Any]) -> float | None:
+        """Seconds the server has been quiet after network-boot activity since its last power
+        action, when that exceeds ``boot_stall_timeout`` and its agent never reported."""
+        limit = self.config.boot_stall_timeout
+        if not limit or self.boot_activity is None or task.agent.reported_at:
+            return None
+        last = self.boot_activity.last(task.mac)
+        booted = float(power.get("booted") or 0)
+        if last is None or not booted or last < booted:
+            return None  # no activity seen since this boot began: only agent_timeout applies
+        quiet = time.time() - last
+        return quiet if quiet >= limit else None
+
+    async def _boot_stalled(self, task: Task, power: dict[str, Any], quiet: float) -> float:
+        return await self._recycle(
+            task, power, "boot_stalled", "boot stalled",
+            f"the server network-booted, then stayed quiet for {quiet:.0f}s "
+            f"(boot_stall_timeout {self.config.boot_stall_timeout:g}s) and its agent never "
+            f"reported",
+        )  # fmt: skip
+
+    async def _recycle(
+        self, task: Task, power: dict[str, Any], action: str, short: str, why: str
+    ) -> float:
+        """The one extra power cycle a boot gets; after it (or without a BMC) the step fails."""
         if power.get("recycled") or self.devices.bmc is None:
             raise StepFailed(
-                f"agent did not {what} within {self.config.agent_timeout:g}s "
-                f"(after {'a second power cycle' if power.get('recycled') else 'power on'})"
+                f"{why} (after {'a second power cycle' if power.get('recycled') else 'power on'})"
             )
-        log.warning("agent silent: power cycling once more", action="agent_timeout", sn=task.sn)
+        log.warning(f"{short}: power cycling once more", action=action, sn=task.sn, reason=why)
         power["recycled"] = now_iso()
+        power["recycle_reason"] = action
         await self._set_state(task.sn, "power", power)
         await self.devices.boot_device(task, "pxe", persistent=False)
         await self.devices.power_cycle(task)
         power["deadline"] = time.time() + self.config.agent_timeout
+        power["booted"] = time.time()
         await self._set_state(task.sn, "power", power)
-        await self._progress(task.sn, 20, "agent silent: power cycled once more")
+        await self._progress(task.sn, 20, f"{short}: power cycled once more")
         return float(power["deadline"])
 
     async def _cleanup(self, task: Task) -> None:
