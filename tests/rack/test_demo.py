@@ -28,9 +28,21 @@ def _demo(tmp_path: Path, *args: str) -> dict:
     ("bmc", "vendor"),
     [("ipmi", "cisco"), ("redfish", "huawei"), ("ipmi", "h3c"), ("ipmi", "arista")],
 )
+def _failure_report(tmp_path: Path, out: dict) -> dict:
+    """What a failed demo run leaves to go on: per-server errors and the regional client's
+    warnings and errors (the work dir is gone once pytest prunes its temp dirs)."""
+    log = tmp_path / "demo" / "regional-client.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    bad = [ln for ln in lines if '"level": "warning"' in ln or '"level": "error"' in ln]
+    return {
+        "servers": [(s["sn"], s["status"], s["error"]) for s in out["servers"]],
+        "log": bad[-60:],
+    }
+
+
 def test_demo_eight_servers(tmp_path: Path, bmc: str, vendor: str) -> None:
     out = _demo(tmp_path, "--servers", "8", "--bmc", bmc, "--vendor", vendor)
-    assert out["ok"], [(s["sn"], s["status"], s["error"]) for s in out["servers"]]
+    assert out["ok"], json.dumps(_failure_report(tmp_path, out), indent=1)
     assert len(out["servers"]) == 8
     for s in out["servers"]:
         assert s["status"] == "completed"
