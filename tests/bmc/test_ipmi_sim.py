@@ -164,3 +164,57 @@ async def test_latency_delays_commands_without_blocking_other_bmcs(make_harness,
     assert slow.state.delayed == 1
     await h.ctl.set_boot_device(ipmi_target(slow), "pxe")  # read the EFI bit, set, read back
     assert slow.state.delayed == 1 + 3
+
+
+def test_released_sockets_leave_the_io_list_at_once_and_close_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Closing a socket pyghmi's I/O thread may still hold kills that thread (and every BMC of
+    the process with it): a released socket is unlisted now and closed at a later release."""
+    import pyghmi.ipmi.private.session as ipmisession
+
+    from regional_client.rack import ipmi_sim as mod
+
+    sim = IpmiSimulator()
+    first = sim.add(SimBmcState("r1", USER, PASSWORD))
+    second = sim.add(SimBmcState("r2", USER, PASSWORD))
+    s1, s2 = first.serversocket, second.serversocket
+    sim.remove(first)
+    assert s1 not in ipmisession.iosockets and s1.fileno() != -1  # unlisted, still open
+    monkeypatch.setattr(mod, "RETIRE_SECONDS", 0.0)
+    sim.remove(second)  # the next release closes what has been unlisted long enough
+    assert s1.fileno() == -1 and s2 not in ipmisession.iosockets
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+async def test_a_dead_pyghmi_io_thread_is_restarted(make_harness, sim_bmc: SimBmc) -> None:
+    """pyghmi never restarts its I/O thread. If it died (a closed socket in its select list),
+    the next simulator started in the process brings it back, and older BMCs answer again."""
+    import socket
+
+    import pyghmi.ipmi.private.session as ipmisession
+
+    from regional_client.rack import ipmi_sim as mod
+
+    h = make_harness()
+    assert await h.ctl.power_status(ipmi_target(sim_bmc)) is PowerState.OFF
+    io = ipmisession.iothread
+    bad = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    bad.close()
+    ipmisession.iosockets.append(bad)  # the thread dies on it: EBADF, as in the CI run
+    mod._wake_io_thread()
+    for _ in range(200):
+        if not io.is_alive():
+            break
+        await asyncio.sleep(0.05)
+    ipmisession.iosockets.remove(bad)
+    assert not io.is_alive()
+    sim = IpmiSimulator()
+    later = sim.add(SimBmcState("later", USER, PASSWORD))
+    sim.start()
+    try:
+        assert ipmisession.iothread is not io and ipmisession.iothread.is_alive()
+        assert await h.ctl.power_status(ipmi_target(later)) is PowerState.OFF
+        assert await h.ctl.power_status(ipmi_target(sim_bmc)) is PowerState.OFF
+    finally:
+        sim.stop()

@@ -48,6 +48,8 @@ from typing import Any, Protocol
 import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.session as ipmisession
 
+from regional_client.logs import get_logger
+
 __all__ = [
     "BOOT_SELECTORS",
     "IpmiSimulator",
@@ -56,6 +58,8 @@ __all__ = [
     "SimBmc",
     "SimBmcState",
 ]
+
+_log = get_logger("ipmi_sim")
 
 # IPMI boot flags (parameter 5) device selector, bits 5:2 of data byte 2 (IPMI v2.0 table 28-14).
 BOOT_SELECTORS: dict[int, str] = {
@@ -308,6 +312,7 @@ class IpmiSimulator:
     ) -> SimBmc:
         if not _is_loopback(address):
             raise ValueError(f"simulated BMCs listen on loopback only, not {address}")
+        _ensure_io_thread()
         _anchor_socket()
         bmc = SimBmc(state, port=port, address=address, backend=backend, lock=self.lock)
         self.bmcs.append(bmc)
@@ -332,7 +337,11 @@ class IpmiSimulator:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            ipmisession.Session.wait_for_rsp(timeout=self.poll_interval)
+            try:
+                ipmisession.Session.wait_for_rsp(timeout=self.poll_interval)
+            except Exception as e:  # one bad packet must not silence every BMC of this sim
+                _log.warning("IPMI simulator: packet handling failed", action="ipmi_sim_error",
+                             error=repr(e))  # fmt: skip
 
     def stop(self) -> None:
         self._stop.set()
@@ -350,21 +359,50 @@ class IpmiSimulator:
         self.stop()
 
 
-def _release_sockets(socks: list[socket.socket]) -> None:
-    """Unhook BMC sockets from pyghmi's shared I/O thread, then close them.
+RETIRE_SECONDS = 10.0
+"""How long a released BMC socket stays open (unread) before it is closed."""
 
-    pyghmi's I/O thread selects on a module-level socket list; closing a socket it is selecting
-    on kills that thread (EBADF) and with it every other BMC of the process. So: take the
-    sockets out of the list, wake the thread so it selects on the new list, then close.
+_retired: list[tuple[float, socket.socket]] = []
+_retired_lock = threading.Lock()
+
+
+def _release_sockets(socks: list[socket.socket]) -> None:
+    """Unhook BMC sockets from pyghmi's shared I/O thread; close them only much later.
+
+    pyghmi's I/O thread selects on a module-level socket list and then reads every socket of
+    it. If a socket it still holds is closed, ``select`` or ``setblocking`` raises in that
+    thread, it dies, and every simulated BMC of the process stops answering ("no IPMI session
+    could be established" for all later calls: a CI run saw one crash test fail that way and
+    every workflow test after it). Waking the thread and waiting a moment is not enough on a
+    loaded machine. So: take the sockets out of the list, wake the thread, and close them at a
+    later release once they have been out of the list for ``RETIRE_SECONDS``.
     """
     for sock in socks:
         ipmisession.Session.bmc_handlers.pop(sock, None)
         if sock in ipmisession.iosockets:
             ipmisession.iosockets.remove(sock)
     _wake_io_thread()
-    time.sleep(0.05)
-    for sock in socks:
+    now = time.monotonic()
+    with _retired_lock:
+        due = [s for at, s in _retired if now - at >= RETIRE_SECONDS]
+        _retired[:] = [(at, s) for at, s in _retired if now - at < RETIRE_SECONDS]
+        _retired.extend((now, s) for s in socks)
+    for sock in due:
         sock.close()
+
+
+def _ensure_io_thread() -> None:
+    """Restart pyghmi's I/O thread if it died (pyghmi never does): a simulator added after that
+    would otherwise never answer, with no error anywhere."""
+    t = ipmisession.iothread
+    if t is None or t.is_alive():
+        return
+    _log.warning("IPMI simulator: pyghmi's I/O thread had died; starting a new one",
+                 action="ipmi_sim_io_restart")  # fmt: skip
+    ipmisession.iothread = None
+    ipmisession.iothreadready = False
+    global _anchor
+    _anchor = None  # its socket is still listed; a new one comes with the new thread
 
 
 _anchor: socket.socket | None = None
