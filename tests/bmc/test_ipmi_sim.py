@@ -218,3 +218,27 @@ async def test_a_dead_pyghmi_io_thread_is_restarted(make_harness, sim_bmc: SimBm
         assert await h.ctl.power_status(ipmi_target(sim_bmc)) is PowerState.OFF
     finally:
         sim.stop()
+
+
+def test_io_reads_never_block_whatever_the_socket_mode() -> None:
+    """pyghmi's sender flips a BMC socket to blocking mode from another thread; its I/O
+    thread's read must still return at once on an empty socket (else every BMC goes silent)."""
+    import socket
+    import time
+
+    import pyghmi.ipmi.private.session as ipmisession
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.setblocking(True)  # what pyghmi's _io_sendto leaves behind
+        t0 = time.monotonic()
+        assert ipmisession._io_recvfrom(s, 3000) is None
+        assert time.monotonic() - t0 < 1
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.sendto(b"ping", s.getsockname())
+            for _ in range(100):
+                got = ipmisession._io_recvfrom(s, 3000)
+                if got is not None:
+                    break
+                time.sleep(0.01)
+        assert got is not None and got[0] == b"ping"

@@ -61,6 +61,26 @@ __all__ = [
 
 _log = get_logger("ipmi_sim")
 
+
+def _recvfrom_nowait(mysocket: Any, size: int) -> Any:
+    """Replacement for pyghmi's ``_io_recvfrom``: one read that never blocks.
+
+    pyghmi's version puts the socket in non-blocking mode and then reads, while its
+    ``_io_sendto`` puts the same socket in blocking mode to send, from the other thread (the one
+    answering requests). When the two interleave, the I/O thread's read blocks on an empty
+    socket for good; it reads no other socket either, so every simulated BMC of the process
+    stops answering ("no IPMI session could be established"), with every thread alive and
+    idle. Seen in CI (the demo, the crash tests) and caught with py-spy in a hung demo.
+    ``MSG_DONTWAIT`` makes the read non-blocking whatever mode the socket is in.
+    """
+    try:
+        return mysocket.recvfrom(size, socket.MSG_DONTWAIT)
+    except OSError:
+        return None
+
+
+ipmisession._io_recvfrom = _recvfrom_nowait
+
 # IPMI boot flags (parameter 5) device selector, bits 5:2 of data byte 2 (IPMI v2.0 table 28-14).
 BOOT_SELECTORS: dict[int, str] = {
     0: "none",
