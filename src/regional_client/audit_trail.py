@@ -180,8 +180,10 @@ class AuditTrail:
                 drop += 1
         if not drop:
             return
-        end = names[drop] if drop < len(names) else _after_all(server_prefix)
-        result.records += await self.store.delete_range(server_prefix, end)
+        if drop < len(names):
+            result.records += await self.store.delete_range(server_prefix, names[drop])
+        else:
+            result.records += await self.store.delete_prefix(server_prefix)
         result.servers += 1
 
     async def read(self, sn: str) -> list[dict[str, Any]]:
@@ -195,8 +197,3 @@ def _stamp(key: str) -> int:
         return int(key[-_STAMP:].partition("-")[0])
     except ValueError:
         return 1 << 63
-
-
-def _after_all(prefix: str) -> str:
-    """The first key after every key starting with ``prefix`` (which ends in ``/``)."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -21,11 +21,11 @@ def test_mac_ip_attribution_and_bounds() -> None:
     a.seen_mac("52:54:00:00:00:01")
     assert a.last("52-54-00-00-00-01") == 1000.0  # any spelling of the MAC
     clock.now = 1010.0
-    a.seen_ip("10.0.0.5")  # no lease of ours has this address: nobody's activity
+    a.seen_ip("127.100.0.5")  # no lease of ours has this address: nobody's activity
     assert a.last("52:54:00:00:00:01") == 1000.0
-    a.assigned("52:54:00:00:00:01", "10.0.0.5")
+    a.assigned("52:54:00:00:00:01", "127.100.0.5")
     clock.now = 1020.0
-    a.seen_ip("10.0.0.5")  # a boot file fetched from its leased address
+    a.seen_ip("127.100.0.5")  # a boot file fetched from its leased address
     assert a.last("52:54:00:00:00:01") == 1020.0
     for i in range(2, 6):  # bounded: the oldest are forgotten
         a.seen_mac(f"52:54:00:00:00:0{i}")
