@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.helpers.etcd import EtcdProcess, free_port
 
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 
 IDC = "bench"
 N_TASKS = 1000

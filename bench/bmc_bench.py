@@ -36,11 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from regional_client.audit import Audit
 from regional_client.config.bmc import BmcConfig
+from regional_client.core.audit import Audit
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.bmc.base import BmcTarget
 from regional_client.drivers.bmc.controller import BmcController
-from regional_client.metrics import Metrics
 
 PHASES = ("power_status", "set_boot_pxe", "power_reset")
 RETRANSMITS = 4
@@ -82,7 +82,7 @@ def controller(cap: int, **cfg: object) -> BmcController:
 
 
 def start_ipmi_sim(count: int, pwfile: str) -> tuple[subprocess.Popen[str], list[int]]:
-    argv = [sys.executable, "-m", "regional_client.rack.ipmi_sim", "--count", str(count)]
+    argv = [sys.executable, "-m", "regional_rack.ipmi_sim", "--count", str(count)]
     proc = subprocess.Popen(
         [*argv, "--password-file", pwfile],
         stdout=subprocess.PIPE,

@@ -11,8 +11,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from regional_client.config import config_from_dict
+from regional_client.daemon.runtime import Runtime
 from regional_client.httpboot.router import router
-from regional_client.runtime import Runtime
 
 
 def main() -> None:

@@ -309,8 +309,8 @@ def phases(task: dict[str, Any], events: list[tuple[float, str]], log: list[dict
 
 async def inner(args: argparse.Namespace) -> dict[str, Any]:
     from regional_client.config import config_from_dict
-    from regional_client.rack.qemu_bmc import VmSpec, serve
-    from regional_client.server import RegionalClient
+    from regional_client.daemon.server import RegionalClient
+    from regional_rack.qemu_bmc import VmSpec, serve
 
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)

@@ -8,7 +8,7 @@
    ``end``) through scrapli 1.x (asyncssh) and through netmiko (paramiko, in a thread): seconds
    per change, printed as a ratio.
 
-Everything runs against :class:`regional_client.rack.switch_sim.SimSwitch` (Cisco IOS CLI) on
+Everything runs against :class:`regional_rack.switch_sim.SimSwitch` (Cisco IOS CLI) on
 127.0.0.1, twice: with no device latency (our own overhead) and with a modelled device
 (``--login`` seconds before the first prompt, ``--delay`` seconds per line; real switches take
 0.3-2 s to log in and ~5-50 ms per config line). Bounded: 48 ports, one run of each after a
@@ -33,7 +33,7 @@ from regional_client.config.switch import SwitchConfig, SwitchEntry
 from regional_client.drivers.switch.base import ConnectionParams, PortConfig
 from regional_client.drivers.switch.cisco import CiscoIos
 from regional_client.drivers.switch.manager import SwitchManager
-from regional_client.rack.switch_sim import SimSwitch, start_switches
+from regional_rack.switch_sim import SimSwitch, start_switches
 
 
 def entry(sw: SimSwitch) -> SwitchEntry:

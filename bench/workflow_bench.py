@@ -45,11 +45,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.helpers.etcd import EtcdProcess
 
-from regional_client.cli.demo import _tftp_root, demo_config
-from regional_client.logs import setup_logging
-from regional_client.rack.rack import VirtualRack, free_port
-from regional_client.store import EtcdStore, Keys
+from regional_client.core.logs import setup_logging
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from regional_client.workflow.engine import STEPS
+from regional_rack.demo import _tftp_root, demo_config
+from regional_rack.rack import VirtualRack, free_port
 
 
 def proc_cpu(pid: int) -> tuple[float, float]:
@@ -125,7 +126,7 @@ class MultiSwitchRack(VirtualRack):
         self.switches: list = []
 
     async def _start_switch(self) -> None:
-        from regional_client.rack.switch_sim import SimSwitch
+        from regional_rack.switch_sim import SimSwitch
 
         for k in range(0, self.count, 48):
             sw = SimSwitch(

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.helpers.etcd import EtcdProcess
 
 _counter = itertools.count()

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import regional_client.agent as agent_pkg
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.agent.conftest import MAC, Regional, free_port
 from tests.helpers.regional import wait_until
 

@@ -8,7 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.agent.conftest import MAC, Regional, free_port
 
 SRC = Path(__file__).resolve().parents[2] / "src"

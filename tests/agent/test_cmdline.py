@@ -15,7 +15,7 @@ from regional_client.agent.cmdline import (
     settings_from_cmdline,
 )
 from regional_client.agent.main import DEFAULT_REBOOT, add_arguments, add_parser, resolve_settings
-from regional_client.errors import ValidationError
+from regional_client.core.errors import ValidationError
 
 BOOT = (
     "BOOT_IMAGE=/vmlinuz initrd=initrds/agent.img ip=dhcp console=ttyS0,115200n8 "

@@ -21,7 +21,8 @@ from regional_client.agent.client import AgentClient, Backoff
 from regional_client.agent.installers import ImageInstaller
 from regional_client.agent.loop import LoopConfig, Outcome, run_loop
 from regional_client.agent.operations import OpContext
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.agent.conftest import MAC, Regional
 
 IMAGE = os.urandom(3 * 1024 * 1024 + 123)

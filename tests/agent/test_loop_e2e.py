@@ -11,7 +11,8 @@ from regional_client.agent import inventory
 from regional_client.agent.client import AgentApiError, AgentClient, Backoff
 from regional_client.agent.loop import LoopConfig, Outcome, run_loop
 from regional_client.agent.operations import OpContext
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.agent.conftest import MAC, Regional
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import wait_until

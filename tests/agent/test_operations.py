@@ -13,7 +13,7 @@ from regional_client.agent.client import Script
 from regional_client.agent.installers import get_installer, installer_names
 from regional_client.agent.installers.base import OpResult
 from regional_client.agent.operations import TIMEOUT_EXIT, _BoundedOutput, run_script, script_env
-from regional_client.errors import ValidationError
+from regional_client.core.errors import ValidationError
 
 
 def _s(content: str, interpreter: str = "/bin/sh", timeout: float = 30) -> Script:

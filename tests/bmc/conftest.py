@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from regional_client.audit import Audit
 from regional_client.config.bmc import BmcConfig
+from regional_client.core.audit import Audit
+from regional_client.core.logs import JsonFormatter
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.bmc.base import BmcTarget
 from regional_client.drivers.bmc.controller import BmcController
-from regional_client.logs import JsonFormatter
-from regional_client.metrics import Metrics
-from regional_client.rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
+from regional_rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
 
 PASSWORD = "Pw-" + secrets.token_hex(8)
 """Every simulated BMC's password: distinctive, so a leak anywhere is found by grep."""

@@ -9,14 +9,14 @@ import httpx
 
 from regional_client.api.app import create_app
 from regional_client.api.auth import hash_token
-from regional_client.audit import Audit
-from regional_client.cache import Cache
 from regional_client.config import AdminToken, config_from_dict
+from regional_client.config.secretbox import SecretBox, generate_key
+from regional_client.core.audit import Audit
+from regional_client.daemon.runtime import Runtime
 from regional_client.drivers.bmc.api import router
 from regional_client.drivers.bmc.controller import BmcController
-from regional_client.rack.ipmi_sim import SimBmc
-from regional_client.runtime import Runtime
-from regional_client.secrets import SecretBox, generate_key
+from regional_client.tasks.cache import Cache
+from regional_rack.ipmi_sim import SimBmc
 from tests.bmc.conftest import FAST, PASSWORD, USER
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from regional_client.core.errors import BmcError, DriverAuthError, DriverTimeout
 from regional_client.drivers.bmc import registry
 from regional_client.drivers.bmc.base import BootDevice, BootSetting, PowerState
 from regional_client.drivers.bmc.ipmi import IpmiDriver
-from regional_client.errors import BmcError, DriverAuthError, DriverTimeout
-from regional_client.rack.ipmi_sim import SimBmc
+from regional_rack.ipmi_sim import SimBmc
 from tests.bmc.conftest import PASSWORD, ipmi_target
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from regional_client.core.errors import BmcError
 from regional_client.drivers.bmc.base import BmcTarget, PowerState
-from regional_client.errors import BmcError
-from regional_client.rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
+from regional_rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
 from tests.bmc.conftest import PASSWORD, USER, ipmi_target
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -76,10 +76,10 @@ def test_refuses_non_loopback() -> None:
 
 @pytest.fixture
 def sim_process(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
-    """``python -m regional_client.rack.ipmi_sim --count 3``: what it printed until ready."""
+    """``python -m regional_rack.ipmi_sim --count 3``: what it printed until ready."""
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD)
-    argv = [sys.executable, "-m", "regional_client.rack.ipmi_sim", "--count", "3"]
+    argv = [sys.executable, "-m", "regional_rack.ipmi_sim", "--count", "3"]
     proc = subprocess.Popen(
         [*argv, "--password-file", str(pw)],
         stdout=subprocess.PIPE,
@@ -173,7 +173,7 @@ def test_released_sockets_leave_the_io_list_at_once_and_close_later(
     the process with it): a released socket is unlisted now and closed at a later release."""
     import pyghmi.ipmi.private.session as ipmisession
 
-    from regional_client.rack import ipmi_sim as mod
+    from regional_rack import ipmi_sim as mod
 
     sim = IpmiSimulator()
     first = sim.add(SimBmcState("r1", USER, PASSWORD))
@@ -194,7 +194,7 @@ async def test_a_dead_pyghmi_io_thread_is_restarted(make_harness, sim_bmc: SimBm
 
     import pyghmi.ipmi.private.session as ipmisession
 
-    from regional_client.rack import ipmi_sim as mod
+    from regional_rack import ipmi_sim as mod
 
     h = make_harness()
     assert await h.ctl.power_status(ipmi_target(sim_bmc)) is PowerState.OFF

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from regional_client.core.errors import BmcError, DriverAuthError, DriverTimeout
 from regional_client.drivers.bmc.base import BmcTarget, BootDevice, BootSetting, PowerState
-from regional_client.errors import BmcError, DriverAuthError, DriverTimeout
 from tests.bmc.conftest import PASSWORD, USER
 from tests.bmc.emulators import SushyEmulator
 

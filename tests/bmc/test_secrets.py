@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from regional_client.audit import Audit
 from regional_client.config.bmc import BmcConfig
+from regional_client.config.secretbox import SecretBox, generate_key, write_key_file
 from regional_client.config.secrets import SecretsConfig
+from regional_client.core.audit import Audit
+from regional_client.core.errors import ConfigError
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.bmc.controller import BmcController
-from regional_client.errors import ConfigError
-from regional_client.metrics import Metrics
-from regional_client.secrets import SecretBox, generate_key, write_key_file
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -119,8 +119,8 @@ def test_controller_decrypts_task_password_and_fills_defaults(tmp_path: Path) ->
 
 def test_build_bmc_wires_controller_router_and_decryptor(tmp_path: Path) -> None:
     from regional_client.config import config_from_dict
+    from regional_client.daemon.runtime import Runtime
     from regional_client.drivers.bmc.component import build_bmc
-    from regional_client.runtime import Runtime
 
     kf = tmp_path / "key"
     write_key_file(kf, generate_key())

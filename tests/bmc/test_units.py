@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from regional_client.audit import Audit
 from regional_client.config.bmc import BmcConfig
+from regional_client.core.audit import Audit
+from regional_client.core.errors import (
+    BmcError,
+    ConfigError,
+    DriverAuthError,
+    DriverTimeout,
+    ValidationError,
+)
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.bmc import redfish_model as rm
 from regional_client.drivers.bmc import registry
 from regional_client.drivers.bmc.base import BootDevice, BootSetting, PowerState
@@ -18,14 +26,6 @@ from regional_client.drivers.bmc.ipmi import (
     parse_power_status,
 )
 from regional_client.drivers.bmc.redfish import RedfishDriver
-from regional_client.errors import (
-    BmcError,
-    ConfigError,
-    DriverAuthError,
-    DriverTimeout,
-    ValidationError,
-)
-from regional_client.metrics import Metrics
 
 
 def test_parse_power_and_boot_flags() -> None:

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from regional_client.server import RegionalClient
-from regional_client.store import EtcdStore, Keys
+from regional_client.daemon.server import RegionalClient
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import ADMIN_TOKEN, make_config, started, wait_until
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from regional_client.audit_trail import AuditTrail
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
+from regional_client.tasks.audit_trail import AuditTrail
 
 DAY = 86400 * 10**9
 NOW = 1_800_000_000 * 10**9
@@ -99,7 +100,7 @@ def test_limits_come_from_logging_config(tmp_path) -> None:
     import yaml
 
     from regional_client.config import load_config
-    from regional_client.errors import ConfigError
+    from regional_client.core.errors import ConfigError
 
     f = tmp_path / "rc.yaml"
     f.write_text(yaml.safe_dump({"idc": "dc1", "logging": {"audit_trail_max_age": 30}}))

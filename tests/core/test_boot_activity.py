@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from regional_client.boot_activity import BootActivity
+from regional_client.tasks.boot_activity import BootActivity
 
 
 class Clock:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from regional_client.model import Event
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.helpers.cli import run_cli
 from tests.helpers.etcd import EtcdProcess
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from regional_client.config import config_from_dict, load_config, parse_duration
-from regional_client.errors import ConfigError
+from regional_client.core.errors import ConfigError
 from tests.helpers.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,10 @@ import httpx
 import yaml
 
 from regional_client.config import config_from_dict
-from regional_client.server import RegionalClient
-from regional_client.store import EtcdStore, Keys
+from regional_client.daemon.server import RegionalClient
 from regional_client.store.embedded import read_endpoint
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.helpers.cli import ENV, run_cli
 from tests.helpers.regional import wait_until
 
@@ -84,7 +85,7 @@ async def test_embedded_start_kill_restart_stop(tmp_path: Path) -> None:
 
 
 async def _wait_store(store: EtcdStore, timeout: float = 20.0) -> None:
-    from regional_client.errors import StoreError
+    from regional_client.core.errors import StoreError
 
     end = time.monotonic() + timeout
     while True:

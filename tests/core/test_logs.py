@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from regional_client.logs import get_logger, set_mac_resolver, setup_logging
+from regional_client.core.logs import get_logger, set_mac_resolver, setup_logging
 
 
 def test_fields_redaction_and_rotation(tmp_path: Path) -> None:

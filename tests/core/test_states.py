@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from regional_client.errors import InvalidTransition
+from regional_client.core.errors import InvalidTransition
 from regional_client.model import TRANSITIONS, Event, Status, Task
 from regional_client.model.states import mermaid, next_status
 

@@ -7,8 +7,9 @@ import contextlib
 
 import pytest
 
-from regional_client.errors import Conflict, NotFound, StoreError
-from regional_client.store import DELETE, EtcdStore, Keys, WatchEvent
+from regional_client.core.errors import Conflict, NotFound, StoreError
+from regional_client.store.etcd import DELETE, EtcdStore, WatchEvent
+from regional_client.store.keys import Keys
 from tests.helpers.etcd import EtcdProcess
 
 

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from regional_client.errors import StoreError
-from regional_client.store import EtcdStore
+from regional_client.core.errors import StoreError
+from regional_client.store.etcd import EtcdStore
 from tests.helpers.etcd import EtcdProcess, free_port
 
 

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from regional_client.config.dhcp import DhcpConfig
+from regional_client.core.metrics import Metrics
 from regional_client.dhcp.service import DhcpService
-from regional_client.metrics import Metrics
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 
 
 class Relay:

@@ -8,10 +8,10 @@ import httpx
 
 from regional_client.api.app import create_app
 from regional_client.api.auth import hash_token
-from regional_client.audit import Audit
 from regional_client.config import config_from_dict
+from regional_client.core.audit import Audit
+from regional_client.daemon.runtime import Runtime
 from regional_client.dhcp.api import router
-from regional_client.runtime import Runtime
 
 from .conftest import ServiceFactory
 

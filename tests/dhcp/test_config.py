@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from regional_client.config import config_from_dict
-from regional_client.errors import ConfigError
+from regional_client.core.errors import ConfigError
 
 SEED = {
     "enabled": True,

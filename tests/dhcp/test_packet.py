@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from regional_client.core.errors import ProtocolError
 from regional_client.dhcp.packet import (
     BOOTP_MIN_LEN,
     HEADER_LEN,
@@ -17,7 +18,6 @@ from regional_client.dhcp.packet import (
     encode_option,
     encode_raw,
 )
-from regional_client.errors import ProtocolError
 
 from .clientlib import request
 

@@ -10,12 +10,13 @@ import logging
 import pytest
 
 from regional_client.config.dhcp import DhcpConfig
+from regional_client.core.errors import Conflict, ValidationError
+from regional_client.core.logs import setup_logging
+from regional_client.core.metrics import Metrics
 from regional_client.dhcp.packet import MessageType as M
 from regional_client.dhcp.service import DhcpService
-from regional_client.errors import Conflict, ValidationError
-from regional_client.logs import setup_logging
-from regional_client.metrics import Metrics
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.helpers.etcd import EtcdProcess
 
 from .clientlib import reply_summary, request
@@ -217,7 +218,7 @@ async def test_overload_sheds_discovers_but_completes_requests(
 
 
 async def test_workflow_calls_are_audited(loopback_service: ServiceFactory, tmp_path) -> None:
-    from regional_client.audit import Audit
+    from regional_client.core.audit import Audit
 
     svc = await loopback_service()
     svc.audit = Audit(tmp_path / "audit.log", "dc")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from regional_client.errors import DriverError
-from regional_client.rack.qemu_bmc import QemuPower, QmpClient, VmSpec, qemu_command, serve
+from regional_client.core.errors import DriverError
+from regional_rack.qemu_bmc import QemuPower, QmpClient, VmSpec, qemu_command, serve
 from tests.helpers.cli import ENV
 
 PASSWORD = "qemu-bmc-pw-1"
@@ -137,7 +137,7 @@ def test_a_vm_that_exits_reads_as_off(vm: tuple[int, QemuPower], pwfile: Path) -
 
 
 def test_standalone_password_from_stdin(tmp_path: Path, pwfile: Path) -> None:
-    argv = [sys.executable, "-m", "regional_client.rack.qemu_bmc", "--password-file", "-",
+    argv = [sys.executable, "-m", "regional_rack.qemu_bmc", "--password-file", "-",
             "--memory", "64", "--workdir", str(tmp_path / "vm")]  # fmt: skip
     p = subprocess.Popen(argv, env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

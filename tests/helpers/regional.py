@@ -9,7 +9,7 @@ from typing import Any
 
 from regional_client.api.auth import hash_token
 from regional_client.config import Config, config_from_dict
-from regional_client.server import RegionalClient
+from regional_client.daemon.server import RegionalClient
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 

@@ -14,10 +14,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from regional_client.config import config_from_dict
+from regional_client.daemon.runtime import Runtime
 from regional_client.httpboot.response import parse_range
 from regional_client.httpboot.router import router
 from regional_client.pxe.service import PxeService
-from regional_client.runtime import Runtime
 from tests.pxe.conftest import make_gen, task
 from tests.tftp.test_paths import ATTACKS, SECRET
 

@@ -13,13 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from regional_client.api.auth import hash_token
-from regional_client.audit import Audit
 from regional_client.config import AdminToken, config_from_dict
-from regional_client.errors import ProvisionError
+from regional_client.core.audit import Audit
+from regional_client.core.errors import ProvisionError
+from regional_client.daemon.runtime import Runtime
 from regional_client.pxe import api as pxe_api
 from regional_client.pxe.service import PxeService, wants_pxe
-from regional_client.runtime import Runtime
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from regional_client.tftp import api as tftp_api
 from tests.pxe.conftest import make_gen, task
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from regional_client.config import config_from_dict
+from regional_client.daemon.runtime import Runtime
 from regional_client.httpboot.component import build_http_boot
 from regional_client.pxe.component import build_pxe
-from regional_client.runtime import Runtime
 from regional_client.tftp.component import build_tftp
 from tests.pxe.conftest import task
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from regional_client.errors import ConfigError, NotFound, ValidationError
+from regional_client.core.errors import ConfigError, NotFound, ValidationError
 from regional_client.pxe.generator import PxeGenerator
 from regional_client.pxe.spec import BootSpec
 from tests.pxe.conftest import URL, make_gen, task

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regional_client.cli.demo import _tftp_root, demo_config
 from regional_client.config import config_from_dict
+from regional_client.daemon.server import RegionalClient
 from regional_client.drivers.bmc.base import BmcTarget
-from regional_client.rack.rack import VirtualRack, free_port
-from regional_client.server import RegionalClient
+from regional_rack.demo import _tftp_root, demo_config
+from regional_rack.rack import VirtualRack, free_port
 from tests.helpers.regional import wait_until
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from regional_client.drivers.switch.base import ConnectionParams
 from regional_client.drivers.switch.registry import driver_class
-from regional_client.rack.switch_sim import SimSwitch, start_switches
+from regional_rack.switch_sim import SimSwitch, start_switches
 
 VENDORS = ["cisco_ios", "huawei_vrp", "h3c_comware"]
 SERVER_MAC = "0c:c4:7a:12:34:56"

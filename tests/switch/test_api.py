@@ -11,14 +11,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from regional_client.api.auth import hash_token
-from regional_client.audit import Audit
 from regional_client.config import Config
 from regional_client.config.switch import SwitchConfig, SwitchEntry
+from regional_client.core.audit import Audit
+from regional_client.core.errors import ProvisionError
+from regional_client.daemon.runtime import Runtime
 from regional_client.drivers.switch.api import router
 from regional_client.drivers.switch.manager import SwitchManager
-from regional_client.errors import ProvisionError
-from regional_client.rack.switch_sim import SimSwitch, start_switches
-from regional_client.runtime import Runtime
+from regional_rack.switch_sim import SimSwitch, start_switches
 
 TOKEN = "s3cret-admin"
 

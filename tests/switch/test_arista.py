@@ -9,11 +9,16 @@ import httpx
 import pytest
 
 from regional_client.config.switch import SwitchConfig, SwitchEntry
+from regional_client.core.errors import (
+    CommandFailed,
+    DriverAuthError,
+    SwitchError,
+    ValidationError,
+)
 from regional_client.drivers.switch.arista import AristaEapi
 from regional_client.drivers.switch.base import ConnectionParams, PortChange, PortConfig
 from regional_client.drivers.switch.manager import SwitchManager
-from regional_client.errors import CommandFailed, DriverAuthError, SwitchError, ValidationError
-from regional_client.rack.arista_sim import AristaSim
+from regional_rack.arista_sim import AristaSim
 from tests.switch.conftest import SERVER_MAC
 
 

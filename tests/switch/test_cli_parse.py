@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from regional_client.core.errors import ProtocolError
 from regional_client.drivers.switch import cli
 from regional_client.drivers.switch.base import PortChange, PortConfig
 from regional_client.drivers.switch.cisco import PROFILE as CISCO
 from regional_client.drivers.switch.h3c import PROFILE as H3C
 from regional_client.drivers.switch.huawei import PROFILE as HUAWEI
-from regional_client.errors import ProtocolError
 
 CISCO_MAC = """          Mac Address Table
 -------------------------------------------

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from regional_client.config.switch import SwitchConfig, SwitchEntry
+from regional_client.core.errors import SwitchError
 from regional_client.drivers.switch.base import ConnectionParams, PortChange, PortConfig
 from regional_client.drivers.switch.cisco import CiscoIos
 from regional_client.drivers.switch.manager import SwitchManager
-from regional_client.errors import SwitchError
 from tests.switch.fake_switches_launcher import FakeSwitches
 
 

@@ -9,14 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from regional_client.audit import Audit
 from regional_client.config.switch import SwitchConfig, SwitchEntry
+from regional_client.core.audit import Audit
+from regional_client.core.errors import (
+    ConfigError,
+    Conflict,
+    NotFound,
+    SwitchError,
+    ValidationError,
+)
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.switch.base import PortConfig
 from regional_client.drivers.switch.manager import SwitchManager
 from regional_client.drivers.switch.registry import driver_class
-from regional_client.errors import ConfigError, Conflict, NotFound, SwitchError, ValidationError
-from regional_client.metrics import Metrics
-from regional_client.rack.switch_sim import SimSwitch, start_switches
+from regional_rack.switch_sim import SimSwitch, start_switches
 from tests.switch.conftest import SERVER_MAC, sent_lines
 from tests.switch.test_ssh_drivers import PORT, expected_sequence
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 from regional_client.config.switch import SwitchConfig, SwitchEntry
+from regional_client.core.errors import DriverTimeout
 from regional_client.drivers.switch.manager import SwitchManager
 from regional_client.drivers.switch.snmp import SnmpMacLookup, mac_suffix
-from regional_client.errors import DriverTimeout
-from regional_client.rack.switch_sim import start_switches
+from regional_rack.switch_sim import start_switches
 
 DATA = Path(__file__).parent / "data" / "tor-bridge.snmprec"
 COMMUNITY = "tor-bridge"

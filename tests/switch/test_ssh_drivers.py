@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from regional_client.core.errors import CommandFailed, DriverAuthError, ValidationError
 from regional_client.drivers.switch.base import PortChange, PortConfig, SwitchDriver
 from regional_client.drivers.switch.registry import driver_class
-from regional_client.errors import CommandFailed, DriverAuthError, ValidationError
-from regional_client.rack.switch_sim import SimSwitch
+from regional_rack.switch_sim import SimSwitch
 from tests.switch.conftest import SERVER_MAC, params_for, sent_lines
 
 PORT = {

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from regional_client.core.errors import ValidationError
 from regional_client.drivers.switch import validate as v
 from regional_client.drivers.switch.base import PortConfig
 from regional_client.drivers.switch.cisco import NAMING as CISCO
 from regional_client.drivers.switch.h3c import NAMING as H3C
 from regional_client.drivers.switch.huawei import NAMING as HUAWEI
-from regional_client.errors import ValidationError
 
 
 @pytest.mark.parametrize(

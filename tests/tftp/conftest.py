@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from regional_client.config.tftp import TftpConfig
-from regional_client.metrics import Metrics
+from regional_client.core.metrics import Metrics
 from regional_client.tftp.server import TftpServer
 
 BIG = 20 * 1024 * 1024

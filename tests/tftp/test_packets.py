@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regional_client.errors import ProtocolError
+from regional_client.core.errors import ProtocolError
 from regional_client.tftp import packets
 from regional_client.tftp.packets import Ack, Data, ErrorPacket, Oack, Opcode, Request
 

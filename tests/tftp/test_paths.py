@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from regional_client.errors import ForbiddenError, NotFound
+from regional_client.core.errors import ForbiddenError, NotFound
 from regional_client.tftp.client import TftpClientError, fetch
 from regional_client.tftp.paths import SafeRoot
 from tests.tftp.conftest import ServerFactory

@@ -8,7 +8,7 @@ import hashlib
 import socket
 from pathlib import Path
 
-from regional_client.metrics import Metrics
+from regional_client.core.metrics import Metrics
 from regional_client.tftp import packets
 from regional_client.tftp.client import TftpClientError, fetch
 from regional_client.tftp.packets import Opcode, Request

@@ -21,11 +21,12 @@ from typing import Any
 from regional_client.agent.client import AgentClient
 from regional_client.agent.loop import LoopConfig, run_loop
 from regional_client.agent.operations import OpContext
-from regional_client.errors import ProtocolError
-from regional_client.rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
-from regional_client.rack.pxe_client import RelayAgent
-from regional_client.rack.switch_sim import SimSwitch
-from regional_client.store import EtcdStore, Keys
+from regional_client.core.errors import ProtocolError
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
+from regional_rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
+from regional_rack.pxe_client import RelayAgent
+from regional_rack.switch_sim import SimSwitch
 
 BMC_PASSWORD = "bmc-secret-pw"
 SWITCH_PASSWORD = "switch-secret-pw"

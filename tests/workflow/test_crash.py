@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from regional_client.rack.rack import free_port
-from regional_client.store import EtcdStore, Keys, WatchEvent
+from regional_client.store.etcd import EtcdStore, WatchEvent
+from regional_client.store.keys import Keys
 from regional_client.workflow.engine import STEPS
+from regional_rack.rack import free_port
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import RcProcess
 from tests.workflow.harness import Bench

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from regional_client.cli.task import transition
+from regional_client.daemon.server import RegionalClient
 from regional_client.model import Event
-from regional_client.server import RegionalClient
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import make_config, started, wait_until
 from tests.workflow.harness import Bench
@@ -229,7 +230,7 @@ async def test_boot_that_stalls_after_dhcp_is_power_cycled_before_agent_timeout(
     (300 s), it power-cycles once; the second boot installs."""
     import socket
 
-    from regional_client.rack.rack import free_port
+    from regional_rack.rack import free_port
     from tests.workflow.test_crash import _dhcp_config
 
     stalled, never = bench.nodes[0], bench.nodes[1]

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from regional_client.errors import ProvisionError
-from regional_client.logs import get_logger
+from regional_client.core.errors import ProvisionError
+from regional_client.core.logs import get_logger
 
 log = get_logger("agent.client")
 

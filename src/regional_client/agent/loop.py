@@ -25,7 +25,7 @@ from typing import Any
 from regional_client.agent.client import AgentApiError, AgentClient, Operation
 from regional_client.agent.installers.base import OpResult
 from regional_client.agent.operations import OpContext, dispatch, script_env
-from regional_client.logs import get_logger
+from regional_client.core.logs import get_logger
 
 log = get_logger("agent.loop")
 

@@ -31,8 +31,8 @@ from regional_client.agent.cmdline import (
 )
 from regional_client.agent.loop import LoopConfig, Outcome, run_loop
 from regional_client.agent.operations import OpContext
-from regional_client.errors import ValidationError
-from regional_client.logs import get_logger, setup_logging
+from regional_client.core.errors import ValidationError
+from regional_client.core.logs import get_logger, setup_logging
 
 log = get_logger("agent")
 TOKEN_ENV = "REGIONAL_AGENT_TOKEN"

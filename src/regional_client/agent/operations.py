@@ -23,8 +23,8 @@ from typing import Any
 from regional_client.agent.client import AgentApiError, AgentClient, RetriesExhausted, Script
 from regional_client.agent.installers import get_installer
 from regional_client.agent.installers.base import OpResult, ProgressFn
-from regional_client.errors import ValidationError
-from regional_client.logs import get_logger
+from regional_client.core.errors import ValidationError
+from regional_client.core.logs import get_logger
 
 log = get_logger("agent.ops")
 _SECRET_ENV = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")

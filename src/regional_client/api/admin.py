@@ -6,16 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from regional_client.agentapi.tokens import redact_task
 from regional_client.api.deps import AdminActor, RuntimeDep
-from regional_client.errors import NotFound
+from regional_client.core.errors import NotFound
 from regional_client.model import Task
 
 
 def redacted(task: Task) -> dict[str, Any]:
     """A task for display: the agent token and BMC password are never shown."""
-    data = task.to_json()
-    if data.get("agent_token"):
-        data["agent_token"] = "***"
+    data = redact_task(task.to_json())
     bmc = data.get("bmc") or {}
     if bmc.get("password"):
         bmc["password"] = "***"
@@ -60,7 +59,7 @@ def router() -> APIRouter:
 
     @r.get("/admin/tasks/{sn}/audit")
     async def task_audit(sn: str, actor: AdminActor, rt: RuntimeDep) -> Any:
-        from regional_client.store import check_sn
+        from regional_client.core.ids import check_sn
 
         check_sn(sn)
         rt.audit.record(actor, "tasks.audit", sn)  # no sn field: reading is not part of the trail

@@ -1,6 +1,6 @@
 """FastAPI application factory: routers, error mapping, request metrics, health and metrics.
 
-Errors map to JSON in one place: a :class:`~regional_client.errors.ProvisionError` becomes its
+Errors map to JSON in one place: a :class:`~regional_client.core.errors.ProvisionError` becomes its
 ``http_status`` with ``{"error": code, "message": ..., <fields>}``; a request that does not parse
 or validate becomes 422 with a message naming each bad field (``body.sn: Field required``).
 """
@@ -16,12 +16,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from regional_client import __version__
-from regional_client.api import admin, agent
-from regional_client.errors import ProvisionError
-from regional_client.metrics import CONTENT_TYPE_LATEST
+from regional_client.agentapi import http as agent
+from regional_client.api import admin
+from regional_client.core.errors import ProvisionError
+from regional_client.core.metrics import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from regional_client.runtime import Runtime
+    from regional_client.daemon.runtime import Runtime
 
 API_PREFIX = "/api/v1"
 

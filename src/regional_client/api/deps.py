@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Request
 
 from regional_client.api.auth import bearer, match_admin
-from regional_client.errors import AuthError
+from regional_client.core.errors import AuthError
 
 if TYPE_CHECKING:
-    from regional_client.runtime import Runtime
+    from regional_client.daemon.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from regional_client.config import Config, load_config
-from regional_client.errors import StoreError
-from regional_client.store import EtcdStore
+from regional_client.core.errors import StoreError
 from regional_client.store.embedded import read_endpoint
+from regional_client.store.etcd import EtcdStore
 
 
 def add_config_arg(p: argparse.ArgumentParser) -> None:

@@ -16,12 +16,15 @@ import importlib
 import signal
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import Any
 
 from regional_client import __version__
-from regional_client.errors import ProvisionError
+from regional_client.core.errors import ProvisionError
 
-# Sub-command modules that contribute ``add_parser(subparsers)``; optional ones may be absent.
+# Sub-command modules that contribute ``add_parser(subparsers)``; other distributions add theirs
+# under the entry-point group below (``regional_rack`` contributes ``demo``).
+COMMANDS_GROUP = "regional_client.commands"
 _MODULES = [
     "regional_client.cli.run",
     "regional_client.cli.config_cmd",
@@ -29,7 +32,6 @@ _MODULES = [
     "regional_client.cli.tokens",
     "regional_client.cli.secret",
     "regional_client.agent.main",
-    "regional_client.cli.demo",
 ]
 
 
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # optional component not installed
             raise
         mod.add_parser(sub)
+    for ep in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        ep.load()(sub)
     return p
 
 

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from regional_client.config import load_config
-from regional_client.server import RegionalClient
+from regional_client.daemon.server import RegionalClient
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 from regional_client.config import load_config
+from regional_client.config.secretbox import SecretBox, generate_key, write_key_file
 from regional_client.config.secrets import SecretsConfig
-from regional_client.errors import ConfigError
-from regional_client.secrets import SecretBox, generate_key, write_key_file
+from regional_client.core.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -22,9 +22,10 @@ from rich.live import Live
 from rich.table import Table
 
 from regional_client.cli.common import add_config_arg, config_of, open_store
-from regional_client.errors import Conflict, NotFound, ValidationError
+from regional_client.core.errors import Conflict, NotFound, ValidationError
 from regional_client.model import FINAL, Event, Status, Task, now_iso
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -367,7 +368,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def read_audit(store: EtcdStore, keys: Keys, sn: str) -> list[dict[str, Any]]:
-    from regional_client.audit_trail import AuditTrail
+    from regional_client.tasks.audit_trail import AuditTrail
 
     return await AuditTrail(store, keys).read(sn)
 

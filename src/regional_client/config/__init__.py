@@ -2,7 +2,7 @@
 
 Each section lives in its own module (ironic ``conf/<group>.py`` style). :func:`load_config`
 reads a YAML file, applies the ``IDC`` and ``ETCD_ENDPOINTS`` environment overrides and turns
-every validation problem into one :class:`~regional_client.errors.ConfigError` whose message
+every validation problem into one :class:`~regional_client.core.errors.ConfigError` whose message
 names the key path and the problem, e.g. ``dhcp.ip_range.start: not an IPv4 address``.
 """
 
@@ -30,7 +30,7 @@ from regional_client.config.secrets import SecretsConfig
 from regional_client.config.switch import SwitchConfig, SwitchEntry
 from regional_client.config.tftp import TftpConfig
 from regional_client.config.workflow import WorkflowConfig
-from regional_client.errors import ConfigError
+from regional_client.core.errors import ConfigError
 
 _IDC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 

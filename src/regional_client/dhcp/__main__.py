@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 
 from regional_client.config import load_config
+from regional_client.core.errors import ProvisionError
+from regional_client.core.logs import setup_logging
+from regional_client.core.metrics import Metrics
 from regional_client.dhcp.service import DhcpService
-from regional_client.errors import ProvisionError
-from regional_client.logs import setup_logging
-from regional_client.metrics import Metrics
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 
 
 async def _run(config: Path, ready_file: Path | None) -> None:

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from regional_client.api.deps import AdminActor, RuntimeDep
-from regional_client.errors import NotFound
+from regional_client.core.errors import NotFound
 
 __all__ = ["BindingIn", "router"]
 

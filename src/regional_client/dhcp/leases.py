@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import Any, Literal
 
-from regional_client.errors import ValidationError
-from regional_client.store.keys import normalize_mac
+from regional_client.core.errors import ValidationError
+from regional_client.core.ids import normalize_mac
 
 __all__ = [
     "Binding",

@@ -20,8 +20,8 @@ import socket
 import struct
 from collections.abc import Callable
 
+from regional_client.core.logs import get_logger
 from regional_client.dhcp.responder import BROADCAST_ADDR, Outcome
-from regional_client.logs import get_logger
 
 __all__ = ["DhcpEndpoint", "interface_address", "open_socket"]
 

@@ -22,18 +22,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from regional_client.audit import Audit
-from regional_client.boot_activity import BootActivity
 from regional_client.config.dhcp import DhcpConfig
+from regional_client.core.audit import Audit
+from regional_client.core.errors import ConfigError, Conflict, ProvisionError, ValidationError
+from regional_client.core.ids import normalize_mac
+from regional_client.core.logs import StructLogger, get_logger
+from regional_client.core.metrics import Metrics
 from regional_client.dhcp.leases import Binding, LeaseTable, int_to_ip
 from regional_client.dhcp.packet import MessageType
 from regional_client.dhcp.responder import DhcpState, Outcome, handle
 from regional_client.dhcp.server import DhcpEndpoint, interface_address, open_socket
 from regional_client.dhcp.store import DhcpStore
-from regional_client.errors import ConfigError, Conflict, ProvisionError, ValidationError
-from regional_client.logs import StructLogger, get_logger
-from regional_client.metrics import Metrics
-from regional_client.store import EtcdStore, Keys, normalize_mac
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
+from regional_client.tasks.boot_activity import BootActivity
 
 __all__ = ["DhcpService"]
 

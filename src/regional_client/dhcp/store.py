@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from regional_client.core.errors import ProvisionError
 from regional_client.dhcp.leases import Binding, Change, Lease
-from regional_client.errors import ProvisionError
-from regional_client.store import EtcdStore, Keys
-from regional_client.store.etcd import encode
+from regional_client.store.etcd import EtcdStore, encode
+from regional_client.store.keys import Keys
 
 __all__ = ["TXN_OPS", "BindingEvent", "DhcpStore", "Loaded"]
 

@@ -19,10 +19,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from regional_client.errors import ForbiddenError, NotFound, ValidationError
+from regional_client.core.errors import ForbiddenError, NotFound, ValidationError
+from regional_client.core.ids import normalize_mac
+from regional_client.core.metrics import Metrics
 from regional_client.httpboot.response import FdResponse
-from regional_client.metrics import Metrics
-from regional_client.store.keys import normalize_mac
 from regional_client.tftp.paths import SafeRoot
 from regional_client.tftp.stats import metric_file_label
 

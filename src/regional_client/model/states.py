@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from regional_client.errors import InvalidTransition
+from regional_client.core.errors import InvalidTransition
 
 
 class Status(StrEnum):

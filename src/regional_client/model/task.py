@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from regional_client.core.ids import check_sn, normalize_mac
 from regional_client.model.states import Event, Status, next_status
-from regional_client.store.keys import check_sn, normalize_mac
 
 
 def now_iso() -> str:

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from regional_client.api.deps import AdminActor, RuntimeDep
-from regional_client.errors import NotFound
+from regional_client.core.errors import NotFound
+from regional_client.core.ids import normalize_mac
 from regional_client.pxe.service import PxeService
-from regional_client.store.keys import normalize_mac
 
 __all__ = ["router"]
 

@@ -33,9 +33,11 @@ from typing import Any
 
 import jinja2
 
+from regional_client.agentapi import tokens
 from regional_client.config import Config, PxeConfig
-from regional_client.errors import ConfigError, NotFound, ValidationError
-from regional_client.logs import StructLogger, get_logger
+from regional_client.core.errors import ConfigError, NotFound, ValidationError
+from regional_client.core.ids import normalize_mac
+from regional_client.core.logs import StructLogger, get_logger
 from regional_client.pxe.spec import (
     BootSpec,
     check_params,
@@ -44,15 +46,13 @@ from regional_client.pxe.spec import (
     mac_hyphen,
     merge_params,
 )
-from regional_client.store.keys import normalize_mac
 
-__all__ = ["KINDS", "PxeGenerator", "SyncResult", "atomic_write", "redact"]
+__all__ = ["KINDS", "PxeGenerator", "SyncResult", "atomic_write"]
 
 KINDS = ("pxelinux", "grub", "ipxe")
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 _META = re.compile(r"^# lpmos (\{.*\})$", re.M)
 _MAC_FILE = re.compile(r"^01-((?:[0-9a-f]{2}-){5}[0-9a-f]{2})$")
-_TOKEN_PARAM = re.compile(r"(agent_token=)\S+")
 
 
 def atomic_write(path: Path, content: str, mode: int = 0o644) -> None:
@@ -75,11 +75,6 @@ def atomic_write(path: Path, content: str, mode: int = 0o644) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
-
-
-def redact(text: str) -> str:
-    """Hide agent tokens in config text shown to people."""
-    return _TOKEN_PARAM.sub(r"\1***", text)
 
 
 @dataclass
@@ -332,7 +327,7 @@ class PxeGenerator:
                 "path": self._rel(p),
                 "size": st.st_size,
                 "mtime": datetime.fromtimestamp(st.st_mtime, UTC).isoformat(timespec="seconds"),
-                "content": text if reveal else redact(text),
+                "content": text if reveal else tokens.redact_cmdline(text),
             }
         if not files:
             raise NotFound(f"no PXE config for {mac}", mac=mac)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from regional_client.logs import StructLogger, get_logger
+from regional_client.core.logs import StructLogger, get_logger
 from regional_client.pxe.generator import PxeGenerator, SyncResult
 from regional_client.pxe.spec import BootSpec
 from regional_client.store.keys import Keys

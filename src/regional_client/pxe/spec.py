@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regional_client.errors import ForbiddenError, ValidationError
-from regional_client.store.keys import check_sn, normalize_mac
+from regional_client.agentapi import tokens
+from regional_client.core.errors import ForbiddenError, ValidationError
+from regional_client.core.ids import check_sn, normalize_mac
 from regional_client.tftp.paths import normalize_name
 
 __all__ = ["BootSpec", "check_params", "check_rel_path", "mac_hyphen", "merge_params"]
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{8,512}$")
 _PARAM_OK = re.compile(r"^[A-Za-z0-9 ._,:=/+@%~?*!^\[\]-]*$")
 _PATH_OK = re.compile(r"^[A-Za-z0-9._+/@=,-]+$")
 _URL_OK = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/%-]*)?$")
@@ -104,7 +104,7 @@ class BootSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mac", normalize_mac(self.mac))
         check_sn(self.sn)
-        _opt(self.agent_token, _TOKEN, "agent_token")
+        _opt(self.agent_token, tokens.FORMAT, "agent_token")
         _opt(self.hostname, _HOSTNAME, "hostname")
         _opt(self.os_type, _NAME, "os_type")
         _opt(self.os_version, _NAME, "os_version")

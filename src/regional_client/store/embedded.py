@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from regional_client.errors import StoreError
-from regional_client.logs import get_logger
+from regional_client.core.errors import StoreError
+from regional_client.core.logs import get_logger
 
 log = get_logger("etcd")
 

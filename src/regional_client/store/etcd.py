@@ -14,7 +14,7 @@ plain put/get/range/txn/lease/watch; this layer adds what the product needs on t
 * TLS with client certificates and user/password (``aetcd`` only opens insecure channels);
 * several endpoints: on connection failure the next one is tried.
 
-Every ``aetcd``/gRPC failure surfaces as :class:`~regional_client.errors.StoreError`.
+Every ``aetcd``/gRPC failure surfaces as :class:`~regional_client.core.errors.StoreError`.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import grpc
 from aetcd import exceptions as aexc
 from aetcd import rpc
 
-from regional_client.errors import Conflict, StoreError
-from regional_client.logs import get_logger
+from regional_client.core.errors import Conflict, StoreError
+from regional_client.core.logs import get_logger
 from regional_client.store.watch_thread import Compacted, ThreadWatch
 
 log = get_logger("store")
@@ -501,10 +501,10 @@ class EtcdStore:
         ``fn(old)`` receives the current value (None if absent; a fresh copy each attempt) and
         returns the new value, or :data:`DELETE`. ``fn`` may raise to abort; nothing is written.
         A conflicting write re-reads and retries, up to ``max_cas_retries`` times (then
-        :class:`~regional_client.errors.Conflict`). Returns the written KV (None if deleted).
-        Without ``create``, an absent key raises :class:`~regional_client.errors.NotFound`.
+        :class:`~regional_client.core.errors.Conflict`). Returns the written KV (None if deleted).
+        Without ``create``, an absent key raises :class:`~regional_client.core.errors.NotFound`.
         """
-        from regional_client.errors import NotFound
+        from regional_client.core.errors import NotFound
 
         for _ in range(self.max_cas_retries):
             cur = await self.get(key)

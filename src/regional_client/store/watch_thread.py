@@ -37,7 +37,7 @@ from typing import Any
 import grpc
 from aetcd import rpc
 
-from regional_client.errors import StoreError
+from regional_client.core.errors import StoreError
 
 
 class Compacted(Exception):

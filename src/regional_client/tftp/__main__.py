@@ -11,7 +11,7 @@ import asyncio
 import signal
 
 from regional_client.config.tftp import TftpConfig
-from regional_client.logs import setup_logging
+from regional_client.core.logs import setup_logging
 from regional_client.tftp.server import TftpServer
 
 

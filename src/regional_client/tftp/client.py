@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from regional_client.errors import ProtocolError
+from regional_client.core.errors import ProtocolError
 from regional_client.tftp import packets
 from regional_client.tftp.packets import Opcode, Request
 

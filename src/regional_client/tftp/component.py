@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from regional_client.logs import get_logger
+from regional_client.core.logs import get_logger
 from regional_client.tftp.api import router
 from regional_client.tftp.server import TftpServer
 

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from regional_client.errors import ProtocolError
+from regional_client.core.errors import ProtocolError
 
 __all__ = [
     "MAX_BLKSIZE",

@@ -3,9 +3,9 @@
 Every name a network client sends goes through :meth:`SafeRoot.open`, which either returns an open
 file descriptor of a *regular file* whose real path lies inside the root, or raises:
 
-- :class:`~regional_client.errors.NotFound` (TFTP "file not found", HTTP 404) for names that do
+- :class:`~regional_client.core.errors.NotFound` (TFTP "file not found", HTTP 404) for names that do
   not exist, and
-- :class:`~regional_client.errors.ForbiddenError` (TFTP "access violation", HTTP 403) for names
+- :class:`~regional_client.core.errors.ForbiddenError` (TFTP "access violation", HTTP 403) for names
   that are malformed or would leave the root: ``..`` components, NUL and control characters,
   backslashes, non-UTF-8 bytes, hidden components (``.name``, which also hides our own temporary
   files), symlinks whose target is outside the root, directories, device files and FIFOs.
@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from regional_client.errors import ForbiddenError, NotFound
+from regional_client.core.errors import ForbiddenError, NotFound
 
 __all__ = ["FileEntry", "OpenedFile", "SafeRoot", "normalize_name"]
 

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from regional_client.config.tftp import TftpConfig
-from regional_client.errors import ForbiddenError, NotFound, ProtocolError
-from regional_client.logs import StructLogger, get_logger
-from regional_client.metrics import Metrics
+from regional_client.core.errors import ForbiddenError, NotFound, ProtocolError
+from regional_client.core.logs import StructLogger, get_logger
+from regional_client.core.metrics import Metrics
 from regional_client.tftp import packets
 from regional_client.tftp.packets import ErrorCode, Opcode, Request
 from regional_client.tftp.sender import BlockSender

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from regional_client.errors import ForbiddenError
+from regional_client.core.errors import ForbiddenError
 from regional_client.tftp.paths import SafeRoot
 
 __all__ = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from regional_client.metrics import Metrics
+from regional_client.core.metrics import Metrics
 
 __all__ = ["TftpMetrics", "metric_file_label"]
 

@@ -27,20 +27,21 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from regional_client.boot_activity import BootActivity
-from regional_client.cache import Cache, CacheEvent
 from regional_client.config.workflow import WorkflowConfig
-from regional_client.errors import (
+from regional_client.core.errors import (
     InvalidTransition,
     NotFound,
     ProvisionError,
     StepFailed,
     ValidationError,
 )
-from regional_client.logs import get_logger
-from regional_client.metrics import Metrics
+from regional_client.core.logs import get_logger
+from regional_client.core.metrics import Metrics
 from regional_client.model import ACTIVE, Event, Status, Step, Task, now_iso
-from regional_client.store import EtcdStore, Keys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
+from regional_client.tasks.boot_activity import BootActivity
+from regional_client.tasks.cache import Cache, CacheEvent
 from regional_client.workflow.devices import Devices
 
 log = get_logger("workflow")

@@ -8,7 +8,7 @@ from typing import Any
 from regional_client.agent.installers.base import Installer, OpResult, ProgressFn
 from regional_client.agent.installers.image import ImageInstaller
 from regional_client.agent.installers.noop import NoopInstaller
-from regional_client.errors import ValidationError
+from regional_client.core.errors import ValidationError
 
 ENTRY_POINT_GROUP = "regional_client.agent_installers"
 BUILTIN: dict[str, Any] = {"image": ImageInstaller, "noop": NoopInstaller}

@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from regional_client.agent.installers.base import OpResult, ProgressFn
-from regional_client.logs import get_logger
+from regional_client.core.logs import get_logger
 
 log = get_logger("agent.image")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")

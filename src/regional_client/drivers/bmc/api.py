@@ -15,9 +15,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from regional_client.api.deps import AdminActor, RuntimeDep
+from regional_client.core.errors import NotFound, ProvisionError
 from regional_client.drivers.bmc.base import BmcTarget
 from regional_client.drivers.bmc.controller import BmcController
-from regional_client.errors import NotFound, ProvisionError
 
 Lookup = Callable[[Any, str], Any]
 """``(runtime, sn) -> task or server record (dict or model) with a bmc section, or None``."""

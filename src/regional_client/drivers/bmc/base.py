@@ -6,9 +6,9 @@ is already on, turning a reset of an off machine into a power-on, bounded retrie
 every change and the concurrency cap — lives in one place, :mod:`.controller`, so every driver
 gets it for free and a new protocol is one small module.
 
-Errors: drivers raise :class:`~regional_client.errors.DriverTimeout` (no answer in time),
-:class:`~regional_client.errors.DriverAuthError` (credentials refused) or
-:class:`~regional_client.errors.BmcError` (anything else), always with ``device=`` naming the
+Errors: drivers raise :class:`~regional_client.core.errors.DriverTimeout` (no answer in time),
+:class:`~regional_client.core.errors.DriverAuthError` (credentials refused) or
+:class:`~regional_client.core.errors.BmcError` (anything else), always with ``device=`` naming the
 BMC (``ipmi://10.0.0.5:623``), never with the password.
 """
 

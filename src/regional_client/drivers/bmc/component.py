@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from regional_client.config.secretbox import SecretBox
 from regional_client.drivers.bmc.api import router
 from regional_client.drivers.bmc.controller import BmcController
-from regional_client.secrets import SecretBox
 
 
 def build_bmc(rt: Any) -> BmcController | None:

@@ -11,7 +11,7 @@ values first, then the config defaults; ``enc:`` passwords decrypted) and runs o
   until the BMC reports it; a power change is polled until the BMC reports the target state
   (``bmc.power_timeout``, re-issued once half-way; BMCs such as sushy-tools' apply power 1-11 s
   late). A BMC that
-  accepts a change and does not honour it raises :class:`~regional_client.errors.BmcError`
+  accepts a change and does not honour it raises :class:`~regional_client.core.errors.BmcError`
   naming the BMC, never reports success;
 * **idempotence** — "on" of a running machine and "off" of a stopped one do nothing; a reset of
   a stopped machine powers it on;
@@ -32,8 +32,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from regional_client.audit import Audit
 from regional_client.config.bmc import BmcConfig
+from regional_client.config.secretbox import SecretBox
+from regional_client.core.audit import Audit
+from regional_client.core.errors import (
+    BmcError,
+    DriverAuthError,
+    DriverError,
+    DriverTimeout,
+    ProvisionError,
+    ValidationError,
+)
+from regional_client.core.logs import StructLogger, get_logger
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.bmc.base import (
     SETTABLE_DEVICES,
     BmcDriver,
@@ -44,17 +55,6 @@ from regional_client.drivers.bmc.base import (
     SystemInfo,
 )
 from regional_client.drivers.bmc.registry import get_driver_class
-from regional_client.errors import (
-    BmcError,
-    DriverAuthError,
-    DriverError,
-    DriverTimeout,
-    ProvisionError,
-    ValidationError,
-)
-from regional_client.logs import StructLogger, get_logger
-from regional_client.metrics import Metrics
-from regional_client.secrets import SecretBox
 
 T = TypeVar("T")
 _HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from regional_client.config.bmc import IpmiOptions
+from regional_client.core.errors import BmcError, DriverAuthError, DriverError, DriverTimeout
 from regional_client.drivers.bmc.base import (
     BmcDriver,
     BmcTarget,
@@ -41,7 +42,6 @@ from regional_client.drivers.bmc.base import (
     PowerState,
     SystemInfo,
 )
-from regional_client.errors import BmcError, DriverAuthError, DriverError, DriverTimeout
 
 DEFAULT_PORT = 623
 _IPMITOOL_DEVICE = {

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from regional_client.config.bmc import RedfishOptions
+from regional_client.core.errors import BmcError, DriverAuthError, DriverTimeout
 from regional_client.drivers.bmc import redfish_model as rm
 from regional_client.drivers.bmc.base import (
     BmcDriver,
@@ -43,7 +44,6 @@ from regional_client.drivers.bmc.base import (
     PowerState,
     SystemInfo,
 )
-from regional_client.errors import BmcError, DriverAuthError, DriverTimeout
 
 ROOT = "/redfish/v1/"
 

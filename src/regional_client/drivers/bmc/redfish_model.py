@@ -3,7 +3,7 @@
 Covers the handful of ``ComputerSystem`` fields a provisioner needs: ``PowerState``, the
 ``Boot`` override (target, enabled, mode and their ``@Redfish.AllowableValues``), the
 ``#ComputerSystem.Reset`` action and the identity fields. A malformed payload raises
-:class:`~regional_client.errors.BmcError` naming the JSON path and the resource.
+:class:`~regional_client.core.errors.BmcError` naming the JSON path and the resource.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from regional_client.core.errors import BmcError
 from regional_client.drivers.bmc.base import BootDevice, BootSetting, PowerState, SystemInfo
-from regional_client.errors import BmcError
 
 TARGET_OF: dict[BootDevice, str] = {
     BootDevice.PXE: "Pxe",

@@ -7,7 +7,7 @@ A new protocol is one module with a :class:`~.base.BmcDriver` subclass, register
     myproto = "my_package.bmc:MyProtoDriver"
 
 Entry points override built-ins of the same name. An unknown or unimportable driver raises
-:class:`~regional_client.errors.ConfigError` naming it and how to fix it.
+:class:`~regional_client.core.errors.ConfigError` naming it and how to fix it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
+from regional_client.core.errors import ConfigError
 from regional_client.drivers.bmc.base import BmcDriver
-from regional_client.errors import ConfigError
 
 GROUP = "regional_client.bmc_drivers"
 BUILTIN: dict[str, str] = {

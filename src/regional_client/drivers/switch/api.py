@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from regional_client.api.deps import AdminActor, RuntimeDep
+from regional_client.core.errors import NotFound
 from regional_client.drivers.switch.manager import SwitchManager
-from regional_client.errors import NotFound
 
 
 def _manager(rt: Any) -> SwitchManager:

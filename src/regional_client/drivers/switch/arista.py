@@ -14,6 +14,13 @@ from typing import Any
 
 import httpx
 
+from regional_client.core.errors import (
+    CommandFailed,
+    DriverAuthError,
+    DriverTimeout,
+    ProtocolError,
+    SwitchError,
+)
 from regional_client.drivers.switch import validate
 from regional_client.drivers.switch.base import (
     MacLocation,
@@ -23,13 +30,6 @@ from regional_client.drivers.switch.base import (
     SwitchDriver,
 )
 from regional_client.drivers.switch.validate import NamingRules
-from regional_client.errors import (
-    CommandFailed,
-    DriverAuthError,
-    DriverTimeout,
-    ProtocolError,
-    SwitchError,
-)
 
 NAMING = NamingRules(
     types={

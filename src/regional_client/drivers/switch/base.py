@@ -12,7 +12,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from regional_client.errors import ProvisionError
+from regional_client.core.errors import ProvisionError
 
 if TYPE_CHECKING:
     from regional_client.drivers.switch.validate import NamingRules

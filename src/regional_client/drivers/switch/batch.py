@@ -10,8 +10,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from regional_client.core.errors import CommandFailed, ProvisionError, SwitchError
 from regional_client.drivers.switch.base import PortChange, PortConfig, SwitchDriver
-from regional_client.errors import CommandFailed, ProvisionError, SwitchError
 
 
 @dataclass(eq=False)

@@ -23,9 +23,9 @@ from typing import Any
 
 from ntc_templates.parse import parse_output
 
+from regional_client.core.errors import ProtocolError
 from regional_client.drivers.switch.base import MacLocation, PortChange, PortConfig, PortStatus
 from regional_client.drivers.switch.validate import NamingRules, parse_vlan_ranges, vlan_ranges
-from regional_client.errors import ProtocolError
 
 
 @dataclass(frozen=True, slots=True)

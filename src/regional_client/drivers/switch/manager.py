@@ -21,8 +21,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from regional_client.audit import Audit
 from regional_client.config.switch import SwitchConfig, SwitchEntry
+from regional_client.core.audit import Audit
+from regional_client.core.errors import (
+    ConfigError,
+    Conflict,
+    NotFound,
+    ProvisionError,
+    SwitchError,
+    ValidationError,
+)
+from regional_client.core.logs import get_logger
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.switch import validate
 from regional_client.drivers.switch.base import (
     ConnectionParams,
@@ -34,16 +44,6 @@ from regional_client.drivers.switch.base import (
 from regional_client.drivers.switch.batch import Batch, ChangeRequest, restore_request, run_batch
 from regional_client.drivers.switch.registry import canonical_vendor, driver_class
 from regional_client.drivers.switch.report import ChangeResult, PortLocation, Reporter
-from regional_client.errors import (
-    ConfigError,
-    Conflict,
-    NotFound,
-    ProvisionError,
-    SwitchError,
-    ValidationError,
-)
-from regional_client.logs import get_logger
-from regional_client.metrics import Metrics
 
 Decrypt = Callable[[str], str]
 

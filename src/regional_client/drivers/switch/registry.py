@@ -15,9 +15,9 @@ from functools import cache
 from importlib import import_module
 from importlib.metadata import entry_points
 
+from regional_client.core.errors import ConfigError
 from regional_client.drivers.switch.base import SwitchDriver
 from regional_client.drivers.switch.validate import NamingRules
-from regional_client.errors import ConfigError
 
 GROUP = "regional_client.switch_drivers"
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from regional_client.audit import Audit
+from regional_client.core.audit import Audit
+from regional_client.core.errors import ProvisionError
+from regional_client.core.logs import get_logger
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.switch.base import PortConfig, SwitchDriver
 from regional_client.drivers.switch.batch import Batch, ChangeRequest
-from regional_client.errors import ProvisionError
-from regional_client.logs import get_logger
-from regional_client.metrics import Metrics
 
 log = get_logger("switch")
 

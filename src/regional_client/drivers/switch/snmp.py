@@ -24,9 +24,9 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
+from regional_client.core.errors import DriverTimeout, SwitchError
 from regional_client.drivers.switch import validate
 from regional_client.drivers.switch.base import MacLocation
-from regional_client.errors import DriverTimeout, SwitchError
 
 DOT1D_TP_FDB_PORT = "1.3.6.1.2.1.17.4.3.1.2"
 DOT1Q_TP_FDB_PORT = "1.3.6.1.2.1.17.7.1.2.2.1.2"

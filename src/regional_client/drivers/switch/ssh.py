@@ -23,6 +23,13 @@ from scrapli.exceptions import (
     ScrapliTimeout,
 )
 
+from regional_client.core.errors import (
+    CommandFailed,
+    DriverAuthError,
+    DriverTimeout,
+    ProvisionError,
+    SwitchError,
+)
 from regional_client.drivers.switch import cli, validate
 from regional_client.drivers.switch.base import (
     MacLocation,
@@ -30,13 +37,6 @@ from regional_client.drivers.switch.base import (
     PortConfig,
     PortStatus,
     SwitchDriver,
-)
-from regional_client.errors import (
-    CommandFailed,
-    DriverAuthError,
-    DriverTimeout,
-    ProvisionError,
-    SwitchError,
 )
 
 

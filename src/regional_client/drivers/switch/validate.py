@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from regional_client.core.errors import ValidationError
 from regional_client.drivers.switch.base import PortConfig
-from regional_client.errors import ValidationError
 
 _PORT_RE = re.compile(r"([A-Za-z0-9-]*?[A-Za-z-])(\d{1,4}(?:/\d{1,4}){0,3})")
 _MAC_HEX = re.compile(r"[0-9a-f]{12}")

@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncssh
 
-from regional_client.rack.switch_sim_cli import ALL_VLANS, CLI_CLASSES, Session, VendorCli
+from regional_rack.switch_sim_cli import ALL_VLANS, CLI_CLASSES, Session, VendorCli
 
 _HOST_KEY: list[asyncssh.SSHKey] = []
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from regional_client.config.secrets import SecretsConfig
-from regional_client.errors import ConfigError
+from regional_client.core.errors import ConfigError
 
 ENC_PREFIX = "enc:"
 DEFAULT_KEY_NAME = "secret.key"

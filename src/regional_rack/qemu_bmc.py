@@ -1,8 +1,8 @@
 """A QEMU "BMC": IPMI power and boot-device commands start, stop and reset a QEMU VM.
 
 This is what virtualbmc does for libvirt domains, for a bare ``qemu-system-x86_64`` process:
-:class:`QemuPower` is a :class:`~regional_client.rack.ipmi_sim.PowerBackend` for the IPMI
-simulator (:class:`~regional_client.rack.ipmi_sim.SimBmc`, pyghmi underneath), so real
+:class:`QemuPower` is a :class:`~regional_rack.ipmi_sim.PowerBackend` for the IPMI
+simulator (:class:`~regional_rack.ipmi_sim.SimBmc`, pyghmi underneath), so real
 ``ipmitool`` — and the workflow's IPMI driver — power a real VM:
 
 * ``power on``  → start QEMU; the NIC gets ``bootindex=1`` when the boot device pending for
@@ -24,7 +24,7 @@ thread, and we need three commands.
 
 Standalone, one BMC on loopback (the password comes from a file or stdin, never argv)::
 
-    python -m regional_client.rack.qemu_bmc --port 6230 --mac 52:54:00:12:34:56 \\
+    python -m regional_rack.qemu_bmc --port 6230 --mac 52:54:00:12:34:56 \\
         --tap rcqtap0 --password-file pw.txt --serial-log vm.log [--firmware uefi]
 """
 
@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from regional_client.errors import DriverError
-from regional_client.logs import get_logger
-from regional_client.rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
+from regional_client.core.errors import DriverError
+from regional_client.core.logs import get_logger
+from regional_rack.ipmi_sim import IpmiSimulator, SimBmc, SimBmcState
 
 __all__ = ["QemuPower", "QmpClient", "VmSpec", "qemu_command", "serve"]
 

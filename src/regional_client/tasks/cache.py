@@ -27,9 +27,10 @@ from typing import Any, Literal
 
 import pydantic
 
-from regional_client.logs import get_logger
+from regional_client.core.logs import get_logger
 from regional_client.model import Server, Status, Task
-from regional_client.store import KV, EtcdStore, Keys, WatchEvent
+from regional_client.store.etcd import KV, EtcdStore, WatchEvent
+from regional_client.store.keys import Keys
 
 log = get_logger("watcher")
 

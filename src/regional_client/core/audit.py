@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from regional_client.logs import _redact
+from regional_client.core.logs import _redact
 
 AuditSink = Callable[[dict[str, Any]], None]
 

@@ -2,7 +2,7 @@
 
 Each builder looks at its config section, constructs its service with explicit dependencies,
 registers its admin router and health check on the runtime, and returns the service (or None
-when the section is disabled). :class:`~regional_client.server.RegionalClient` starts them in
+when the section is disabled). :class:`~regional_client.daemon.server.RegionalClient` starts them in
 the order of :data:`BUILDERS` and stops them in reverse; the workflow comes last because it
 drives all the others.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from regional_client.daemon.runtime import Runtime
 from regional_client.dhcp.component import build_dhcp
 from regional_client.drivers.bmc.component import build_bmc
 from regional_client.httpboot.component import build_http_boot
 from regional_client.pxe.component import build_pxe
-from regional_client.runtime import Runtime
 from regional_client.tftp.component import build_tftp
 
 Builder = Callable[[Runtime], Any]

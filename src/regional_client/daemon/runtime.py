@@ -14,12 +14,12 @@ from typing import Any, Protocol, overload
 
 from fastapi import APIRouter
 
-from regional_client.audit import Audit
-from regional_client.boot_activity import BootActivity
 from regional_client.config import Config
-from regional_client.loop_monitor import LoopMonitor
-from regional_client.metrics import Metrics
-from regional_client.store import Keys
+from regional_client.core.audit import Audit
+from regional_client.core.loop_monitor import LoopMonitor
+from regional_client.core.metrics import Metrics
+from regional_client.store.keys import Keys
+from regional_client.tasks.boot_activity import BootActivity
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]] | dict[str, Any]]
 
@@ -70,7 +70,7 @@ class Runtime:
         if value is None or not value.startswith("enc:"):
             return value
         if self.decryptor is None:
-            from regional_client.errors import ConfigError
+            from regional_client.core.errors import ConfigError
 
             raise ConfigError("an enc: secret is configured but no secrets key is available")
         return self.decryptor(value)

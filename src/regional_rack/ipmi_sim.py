@@ -22,13 +22,13 @@ pyghmi's ``Bmc.listen(timeout=None)`` never reads its sockets: we run our own lo
 ``Session.wait_for_rsp(timeout=...)`` with a short timeout so :meth:`IpmiSimulator.stop` returns
 promptly.
 
-Run standalone: ``python -m regional_client.rack.ipmi_sim --count 50`` prints one JSON line per
+Run standalone: ``python -m regional_rack.ipmi_sim --count 50`` prints one JSON line per
 BMC (``{"name", "port", "username"}``), then ``{"ready": true}``, and serves until SIGTERM/SIGINT;
 with ``--events`` it then prints one JSON line per power or boot-device event
 (``{"index", "event", "boot", "resets"}``: how a virtual rack whose BMCs run in other processes
 learns that a server was reset and from which device it boots). pyghmi's I/O thread reads every
 socket of its process on each wake-up, so its cost grows with BMCs per process: large racks run
-several such processes (see :class:`regional_client.rack.rack.VirtualRack` ``ipmi_processes``).
+several such processes (see :class:`regional_rack.rack.VirtualRack` ``ipmi_processes``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from typing import Any, Protocol
 import pyghmi.ipmi.bmc as pyghmi_bmc
 import pyghmi.ipmi.private.session as ipmisession
 
-from regional_client.logs import get_logger
+from regional_client.core.logs import get_logger
 
 __all__ = [
     "BOOT_SELECTORS",

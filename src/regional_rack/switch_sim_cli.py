@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from regional_client.rack.switch_sim import SimPort, SimSwitch
+    from regional_rack.switch_sim import SimPort, SimSwitch
 
 ALL_VLANS = frozenset(range(1, 4095))
 

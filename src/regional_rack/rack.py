@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regional_client.logs import get_logger
-from regional_client.rack.pxe_client import BootResult, RelayAgent, pxe_boot
+from regional_client.core.logs import get_logger
+from regional_rack.pxe_client import BootResult, RelayAgent, pxe_boot
 
 log = get_logger("rack")
 
@@ -137,12 +137,12 @@ class VirtualRack:
         vendor = VENDORS[self.vendor]
         ports = max(self.count + 2, 8)
         if vendor == "arista":
-            from regional_client.rack.arista_sim import AristaSim
+            from regional_rack.arista_sim import AristaSim
 
             self.switch = AristaSim(ports_count=ports, password=self.switch_password,
                                     workdir=self.workdir)  # fmt: skip
         else:
-            from regional_client.rack.switch_sim import SimSwitch
+            from regional_rack.switch_sim import SimSwitch
 
             self.switch = SimSwitch(vendor=vendor, ports_count=ports,
                                     password=self.switch_password)  # fmt: skip
@@ -176,7 +176,7 @@ class VirtualRack:
     # ----- IPMI -----------------------------------------------------------------------------
 
     def _start_ipmi(self) -> None:
-        from regional_client.rack.ipmi_sim import IpmiSimulator, SimBmcState
+        from regional_rack.ipmi_sim import IpmiSimulator, SimBmcState
 
         self.ipmi = IpmiSimulator()
         for s in self.servers:
@@ -205,7 +205,7 @@ class VirtualRack:
         env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
         for shard in shards:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "regional_client.rack.ipmi_sim", "--count",
+                sys.executable, "-m", "regional_rack.ipmi_sim", "--count",
                 str(len(shard)), "--password-file", str(pw), "--latency", str(self.bmc_latency),
                 "--events", stdout=asyncio.subprocess.PIPE, env=env,
                 limit=1 << 20,

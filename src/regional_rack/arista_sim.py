@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from regional_client.rack.switch_sim import SimPort
-from regional_client.rack.switch_sim_cli import ALL_VLANS, ranges, vlan_text_to_set
+from regional_rack.switch_sim import SimPort
+from regional_rack.switch_sim_cli import ALL_VLANS, ranges, vlan_text_to_set
 
 
 def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:

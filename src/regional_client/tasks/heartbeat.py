@@ -14,10 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from regional_client.errors import ProvisionError
-from regional_client.logs import get_logger
+from regional_client.core.errors import ProvisionError
+from regional_client.core.logs import get_logger
 from regional_client.model import now_iso
-from regional_client.store import EtcdStore, KeptLease, Keys
+from regional_client.store.etcd import EtcdStore, KeptLease
+from regional_client.store.keys import Keys
 
 log = get_logger("heartbeat")
 

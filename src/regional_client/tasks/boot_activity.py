@@ -18,8 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TypeVar
 
-from regional_client.errors import ValidationError
-from regional_client.store.keys import normalize_mac
+from regional_client.core.errors import ValidationError
+from regional_client.core.ids import normalize_mac
 
 V = TypeVar("V")
 

@@ -29,7 +29,7 @@ from regional_client.model import FINAL, Status, Task
 from regional_client.workflow.engine import STEPS
 
 if TYPE_CHECKING:
-    from regional_client.rack.rack import VirtualRack
+    from regional_rack.rack import VirtualRack
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -159,8 +159,8 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
 
 async def run_demo(args: argparse.Namespace) -> int:
     from regional_client.config import config_from_dict
-    from regional_client.rack.rack import VirtualRack, free_port
-    from regional_client.server import RegionalClient
+    from regional_client.daemon.server import RegionalClient
+    from regional_rack.rack import VirtualRack, free_port
 
     con = Console(stderr=args.json)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="rc-demo-"))

@@ -1,7 +1,7 @@
 """Per-task audit trail in etcd: every audit record that names a serial, in order.
 
 Records (switch commands, DHCP/PXE changes, BMC commands, agent calls, workflow steps) are
-queued by the :class:`~regional_client.audit.Audit` sink and written in the background under
+queued by the :class:`~regional_client.core.audit.Audit` sink and written in the background under
 ``/os/{idc}/regional/audit/{sn}/{nanoseconds}-{seq}``, so ``regional-client task show SN --audit``
 and ``GET /api/v1/admin/tasks/{sn}/audit`` read the same trail from any instance. Writing never
 blocks the caller; if etcd is down, records wait (bounded queue: the oldest are dropped and
@@ -25,9 +25,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from regional_client.errors import ProvisionError
-from regional_client.logs import get_logger
-from regional_client.store import EtcdStore, Keys
+from regional_client.core.errors import ProvisionError
+from regional_client.core.logs import get_logger
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 
 log = get_logger("audit")
 

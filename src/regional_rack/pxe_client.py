@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 
 from regional_client.agent.cmdline import parse_cmdline
+from regional_client.core.errors import ProtocolError
 from regional_client.dhcp import packet as dp
-from regional_client.errors import ProtocolError
 from regional_client.tftp import client as tftp
 
 PXE_PRL = bytes([1, 3, 6, 12, 15, 28, 43, 54, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135])

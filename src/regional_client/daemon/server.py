@@ -2,7 +2,7 @@
 
 Start order: logging and audit → etcd (embedded, if no endpoints) → store → agent service
 (subscribes before the cache loads, so it sees every task) → cache (list + watch) → components
-(DHCP, TFTP, ... see :mod:`regional_client.components`) → HTTP API. Stop is the reverse; on
+(DHCP, TFTP, ... see :mod:`regional_client.daemon.components`) → HTTP API. Stop is the reverse; on
 SIGTERM/SIGINT the API stops accepting, in-flight work is given ``grace`` seconds, pending
 progress is flushed, and everything left is resumable from etcd.
 """
@@ -18,19 +18,19 @@ from typing import Any
 
 import uvicorn
 
-from regional_client.agent_api import AgentService
+from regional_client.agentapi.service import AgentService
 from regional_client.api.app import create_app
-from regional_client.audit import Audit
-from regional_client.audit_trail import AuditTrail
-from regional_client.cache import Cache
-from regional_client.components import build_components
 from regional_client.config import Config
-from regional_client.heartbeat import Heartbeat, load_instance_id
-from regional_client.logs import get_logger, set_mac_resolver, setup_logging
-from regional_client.loop_monitor import LoopMonitor
-from regional_client.runtime import Runtime
-from regional_client.store import EtcdStore
+from regional_client.core.audit import Audit
+from regional_client.core.logs import get_logger, set_mac_resolver, setup_logging
+from regional_client.core.loop_monitor import LoopMonitor
+from regional_client.daemon.components import build_components
+from regional_client.daemon.runtime import Runtime
 from regional_client.store.embedded import EmbeddedEtcd
+from regional_client.store.etcd import EtcdStore
+from regional_client.tasks.audit_trail import AuditTrail
+from regional_client.tasks.cache import Cache
+from regional_client.tasks.heartbeat import Heartbeat, load_instance_id
 
 log = get_logger("main")
 

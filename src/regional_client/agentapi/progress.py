@@ -12,8 +12,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from regional_client.errors import NotFound, ProvisionError
-from regional_client.logs import get_logger
+from regional_client.core.errors import NotFound, ProvisionError
+from regional_client.core.logs import get_logger
 
 log = get_logger("progress")
 

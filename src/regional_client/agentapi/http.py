@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from regional_client.agent_api import AgentService
+from regional_client.agentapi.service import AgentService
 
 
 class _Req(BaseModel):
