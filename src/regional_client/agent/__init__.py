@@ -7,9 +7,7 @@ command; ``agent.sh`` is the same protocol in POSIX sh for busybox-only ramdisks
 
 from pathlib import Path
 
-from regional_client.agent.main import add_parser, main
-
 AGENT_SH = Path(__file__).with_name("agent.sh")
 """The POSIX-sh agent, for building busybox initrds (``sh agent.sh [CMDLINE_FILE]``)."""
 
-__all__ = ["AGENT_SH", "add_parser", "main"]
+__all__ = ["AGENT_SH"]

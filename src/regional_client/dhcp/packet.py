@@ -32,6 +32,8 @@ __all__ = [
     "encode_option",
     "ip_bytes",
     "ip_str",
+    "peek_mac",
+    "peek_type",
 ]
 
 MAGIC = b"\x63\x82\x53\x63"
@@ -219,6 +221,23 @@ def decode(data: bytes) -> DhcpPacket:
         op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, ch,
         sname.split(b"\x00", 1)[0], file.split(b"\x00", 1)[0], opts,
     )  # fmt: skip
+
+
+def peek_type(data: bytes) -> int | None:
+    """The message type of a datagram not yet decoded, when option 53 is the first option (as
+    every client sends it); None otherwise. For load shedding before a full decode."""
+    at = HEADER_LEN + 4
+    if len(data) > at + 2 and data[at] == Opt.MESSAGE_TYPE and data[at + 1] == 1:
+        return data[at + 2]
+    return None
+
+
+def peek_mac(data: bytes) -> str | None:
+    """The client hardware address of a datagram not yet decoded, when it is an Ethernet MAC
+    (hlen 6); None otherwise."""
+    if len(data) < HEADER_LEN or data[2] != 6:
+        return None
+    return data[28:34].hex(":")
 
 
 def encode_option(code: int, value: bytes) -> bytes:

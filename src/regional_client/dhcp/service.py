@@ -29,7 +29,7 @@ from regional_client.core.ids import normalize_mac
 from regional_client.core.logs import StructLogger, get_logger
 from regional_client.core.metrics import Metrics
 from regional_client.dhcp.leases import Binding, LeaseTable, int_to_ip
-from regional_client.dhcp.packet import MessageType
+from regional_client.dhcp.packet import MessageType, peek_mac, peek_type
 from regional_client.dhcp.responder import DhcpState, Outcome, handle
 from regional_client.dhcp.server import DhcpEndpoint, interface_address, open_socket
 from regional_client.dhcp.store import DhcpStore
@@ -205,15 +205,15 @@ class DhcpService:
     # ----- hot path ---------------------------------------------------------------------------
 
     def _on_datagram(self, data: bytes, ep: DhcpEndpoint) -> None:
-        if ep.behind and len(data) > 242 and data[240] == 53 and data[242] == 1:
+        if ep.behind and peek_type(data) == MessageType.DISCOVER:
             # Overloaded: shed new DISCOVERs so started exchanges (REQUESTs) complete instead
             # of every exchange timing out; the shed clients retry in a few seconds.
             self._count("drop", "overload")
             return
         out = handle(data, self.state, self.clock(), ep.local)
         self._count("packet", "in", _TYPE_NAMES.get(out.request, "invalid"))
-        if out.request and self.boot_activity is not None and data[2] == 6:
-            self.boot_activity.seen_mac(data[28:34].hex(":"))  # chaddr of an Ethernet client
+        if out.request and self.boot_activity is not None and (mac := peek_mac(data)):
+            self.boot_activity.seen_mac(mac)
         if out.drop is not None:
             self._count("drop", out.drop)
         if out.changes:

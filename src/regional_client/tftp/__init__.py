@@ -4,9 +4,3 @@ Layout: ``packets`` (codec), ``session`` (transfer state machine, time passed in
 (safe name resolution, shared with HTTP boot), ``source`` (the ``FileSource`` hook), ``server``
 (sockets), ``stats`` (metrics), ``api`` (admin router), ``client`` (a small test/bench client).
 """
-
-from regional_client.tftp.paths import SafeRoot
-from regional_client.tftp.server import TftpServer
-from regional_client.tftp.source import FileSource, MemoryData, ResponseData, RootSource
-
-__all__ = ["FileSource", "MemoryData", "ResponseData", "RootSource", "SafeRoot", "TftpServer"]

@@ -110,7 +110,7 @@ class _Transfer:
             except BlockingIOError:
                 break
             except OSError as e:  # ICMP unreachable: the client is gone
-                self.session._fail("client_gone", str(e))
+                self.session.abort("client_gone", str(e))
                 break
             t = self.session.receive(self.rview[:n], now)
             if t is not None:
@@ -163,7 +163,7 @@ class _Transfer:
         try:
             nxt, nbytes = self.sender.send_range(first, last)
         except OSError as e:  # ICMP unreachable and friends: the client is gone
-            self.session._fail("client_gone", str(e))
+            self.session.abort("client_gone", str(e))
             self.loop.call_soon(self.finish)
             return
         self.session.count_sent(nxt - first, nbytes)
@@ -195,7 +195,7 @@ class _Transfer:
     def abort(self, message: str) -> None:
         with contextlib.suppress(OSError):
             self.sock.send(packets.encode_error(ErrorCode.NOT_DEFINED, message))
-        self.session._fail("shutdown", message)
+        self.session.abort("shutdown", message)
         self.finish()
 
     def info(self) -> TransferInfo:

@@ -239,6 +239,10 @@ class Session:
         self._fail("timeout", message)
         return Transmit(control=packets.encode_error(ErrorCode.NOT_DEFINED, "transfer timed out"))
 
+    def abort(self, kind: str, message: str) -> None:
+        """The shell ends the transfer (the client is gone, the server shuts down)."""
+        self._fail(kind, message)
+
     def _fail(self, kind: str, message: str) -> None:
         self.state = State.FAILED
         self.error_kind = kind
