@@ -327,8 +327,7 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
     sim, bmc, power = serve(spec, password)
     result: dict[str, Any] = {"firmware": args.firmware, "status": "timeout"}
     try:
-        rt = rc.runtime
-        assert rt is not None
+        rt = rc.core
         t_approved = time.time()
         await rt.store.put(rt.keys.task(SN), task_doc(bmc.port, password))
         end = time.monotonic() + args.timeout

@@ -177,7 +177,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         config = config_from_dict(demo_config(work, rack, ports), env={})
         rc = RegionalClient(config)
-        rt = await rc.start()
+        rt = (await rc.start()).core
         con.print(f"regional client up: API http://127.0.0.1:{rc.api_port}/api/v1 "
                   f"(etcd {rc.etcd.endpoint if rc.etcd else '-'}); rack: {args.servers} servers, "
                   f"{args.bmc.upper()} BMCs, {args.vendor} switch; work dir {work}")  # fmt: skip

@@ -68,8 +68,8 @@ class Regional:
     async def add_task(self, store: EtcdStore, keys: Keys, sn: str, **extra: Any) -> str:
         """Write a task and return the agent token the regional client gives it."""
         await store.put(keys.task(sn), task_doc(sn, **extra))
-        assert self.rc is not None and self.rc.runtime is not None
-        cache = self.rc.runtime.cache
+        assert self.rc is not None and self.rc.services is not None
+        cache = self.rc.core.cache
         task = await wait_until(lambda: (t := cache.get_task(sn)) and t.agent_token and t)
         return str(task.agent_token)
 

@@ -157,8 +157,8 @@ async def test_task_deleted_mid_operation_sends_agent_idle(
         agent = asyncio.create_task(
             run_loop(client, {}, MAC, OpContext(client), _loop_cfg(tmp_path, once=True))
         )
-        assert regional.rc is not None and regional.rc.runtime is not None
-        cache = regional.rc.runtime.cache
+        assert regional.rc is not None and regional.rc.services is not None
+        cache = regional.rc.core.cache
         await wait_until(lambda: cache.get_task(sn).progress.operation == "hardware_config")
         await etcd_store.delete(keys.task(sn))
         await wait_until(lambda: cache.get_task(sn) is None)

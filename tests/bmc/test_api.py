@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from regional_client.api.app import create_app
-from regional_client.api.auth import hash_token
+from regional_client.api.auth import AdminAuth, hash_token
 from regional_client.config import AdminToken, config_from_dict
 from regional_client.core.audit import Audit
-from regional_client.daemon.runtime import Runtime
+from regional_client.core.metrics import Metrics
 from regional_client.drivers.bmc.api import router
 from regional_client.drivers.bmc.controller import BmcController
 from regional_rack.ipmi_sim import SimBmc
@@ -30,8 +30,9 @@ async def api(
     cfg = config_from_dict({"idc": "t1", "bmc": FAST}, env={})
     cfg.api.admin_tokens = [AdminToken(name="ops", sha256=hash_token(TOKEN))]
     audit_path = tmp_path / "audit.jsonl"
-    rt = Runtime(cfg, audit=Audit(audit_path, "t1"))
-    rt.services["bmc"] = BmcController(cfg.bmc, rt.metrics, rt.audit)
+    audit = Audit(audit_path, "t1")
+    metrics = Metrics("t1")
+    ctl = BmcController(cfg.bmc, metrics, audit)
     tasks: dict[str, Any] = {
         "SN1": {
             "sn": "SN1",
@@ -45,7 +46,8 @@ async def api(
         },
         "SN-NOBMC": {"sn": "SN-NOBMC", "bmc": {}},
     }
-    app = create_app(rt, extra_routers=[router(lambda _rt, sn: tasks.get(sn))])
+    auth = AdminAuth(cfg.api.admin_tokens, audit)
+    app = create_app(metrics, routers=[router(ctl, tasks.get, auth, audit)])
     client = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://test",
@@ -53,7 +55,7 @@ async def api(
     )
     yield client, audit_path, tasks
     await client.aclose()
-    rt.audit.close()
+    audit.close()
 
 
 async def test_get_and_post_power(api, sim_bmc: SimBmc) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 import httpx
 
 from regional_client.api.app import create_app
-from regional_client.api.auth import hash_token
+from regional_client.api.auth import AdminAuth, hash_token
 from regional_client.config import AdminToken, config_from_dict
 from regional_client.config.secretbox import SecretBox, generate_key
 from regional_client.core.audit import Audit
-from regional_client.daemon.runtime import Runtime
-from regional_client.drivers.bmc.api import router
+from regional_client.core.metrics import Metrics
+from regional_client.drivers.bmc.api import cache_lookup, router
 from regional_client.drivers.bmc.controller import BmcController
 from regional_client.tasks.cache import Cache
 from regional_rack.ipmi_sim import SimBmc
@@ -24,8 +24,8 @@ async def test_power_via_task_in_etcd(etcd_store, keys, idc, sim_bmc: SimBmc, tm
     box = SecretBox(generate_key())
     cfg = config_from_dict({"idc": idc, "bmc": FAST}, env={})
     cfg.api.admin_tokens = [AdminToken(name="ops", sha256=hash_token("tok"))]
-    rt = Runtime(cfg, audit=Audit(tmp_path / "audit.jsonl", idc))
-    rt.services["bmc"] = BmcController(cfg.bmc, rt.metrics, rt.audit, secrets=box)
+    audit, metrics = Audit(tmp_path / "audit.jsonl", idc), Metrics(idc)
+    ctl = BmcController(cfg.bmc, metrics, audit, secrets=box)
     task = {
         "sn": "SN-ETCD1",
         "mac": "52:54:00:12:34:56",
@@ -34,14 +34,15 @@ async def test_power_via_task_in_etcd(etcd_store, keys, idc, sim_bmc: SimBmc, tm
                 "password": box.encrypt(PASSWORD), "type": "ipmi"},
     }  # fmt: skip
     await etcd_store.put(keys.task("SN-ETCD1"), task)
-    rt.cache = Cache(etcd_store, keys)
-    await rt.cache.start()
+    cache = Cache(etcd_store, keys)
+    await cache.start()
     try:
         for _ in range(100):
-            if rt.cache.get_task("SN-ETCD1") is not None:
+            if cache.get_task("SN-ETCD1") is not None:
                 break
             await asyncio.sleep(0.05)
-        app = create_app(rt, extra_routers=[router()])  # default lookup: the cache
+        auth = AdminAuth(cfg.api.admin_tokens, audit)
+        app = create_app(metrics, routers=[router(ctl, cache_lookup(cache), auth, audit)])
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://t",
@@ -55,6 +56,6 @@ async def test_power_via_task_in_etcd(etcd_store, keys, idc, sim_bmc: SimBmc, tm
             r = await http.get("/api/v1/admin/bmc/SN-OTHER/power")
             assert r.status_code == 404
     finally:
-        await rt.cache.stop()
-        rt.audit.close()
+        await cache.stop()
+        audit.close()
     assert PASSWORD not in (tmp_path / "audit.jsonl").read_text()

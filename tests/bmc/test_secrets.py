@@ -117,20 +117,20 @@ def test_controller_decrypts_task_password_and_fills_defaults(tmp_path: Path) ->
     assert t.name == "redfish://[::1]:8443"
 
 
-def test_build_bmc_wires_controller_router_and_decryptor(tmp_path: Path) -> None:
+def test_build_bmc_gets_the_secret_box(tmp_path: Path) -> None:
     from regional_client.config import config_from_dict
-    from regional_client.daemon.runtime import Runtime
-    from regional_client.drivers.bmc.component import build_bmc
+    from regional_client.core.audit import Audit
+    from regional_client.core.metrics import Metrics
+    from regional_client.daemon.components import build_bmc
 
     kf = tmp_path / "key"
     write_key_file(kf, generate_key())
     cfg = config_from_dict({"state_dir": str(tmp_path), "secrets": {"key_file": str(kf)}}, env={})
-    rt = Runtime(cfg)
-    ctl = build_bmc(rt)
-    assert isinstance(ctl, BmcController) and rt.services["bmc"] is ctl
-    assert any("/admin/bmc/{sn}/power" in r.path for rt_r in rt.routers for r in rt_r.routes)
-    enc = SecretBox.from_config(cfg.secrets).encrypt("pw")
-    assert rt.decrypt(enc) == "pw"
+    box = SecretBox.from_config(cfg.secrets)
+    ctl = build_bmc(cfg, Metrics("t"), Audit(None, "t"), box)
+    assert isinstance(ctl, BmcController)
+    bmc = {"ip": "127.0.0.1", "username": "u", "password": box.encrypt("pw")}
+    assert ctl.target_for({"bmc": bmc}, sn="SN1").password == "pw"
 
-    off = Runtime(config_from_dict({"state_dir": str(tmp_path), "bmc": {"enabled": False}}, env={}))
-    assert build_bmc(off) is None and "bmc" not in off.services
+    off = config_from_dict({"state_dir": str(tmp_path), "bmc": {"enabled": False}}, env={})
+    assert build_bmc(off, Metrics("t"), Audit(None, "t"), box) is None

@@ -55,7 +55,7 @@ async def http(rc: RegionalClient) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _token(rc: RegionalClient, sn: str) -> str:
-    rt = rc.runtime
+    rt = rc.core
     assert rt is not None
     task = await wait_until(lambda: (t := rt.cache.get_task(sn)) and t.agent_token and t)
     return task.agent_token
@@ -137,7 +137,7 @@ async def test_flow2_end_to_end(
 
     # Once the task leaves the queue the agent is told there is nothing to do.
     await etcd_store.update(keys.task(sn), lambda t: {**t, "status": "completed"})
-    await wait_until(lambda: rc.runtime.cache.get_task(sn).status == "completed")
+    await wait_until(lambda: rc.core.cache.get_task(sn).status == "completed")
     r = await http.post("/device/getNextOperation", json={"sn": sn}, headers=auth)
     assert r.json() == {"operation": "none", "params": {}}
     r = await http.post("/device/isInInstallQueue", json={"sn": sn}, headers=auth)
@@ -266,13 +266,13 @@ async def test_progress_is_coalesced(
     await etcd_store.put(keys.task(sn), control_plane_task(sn))
     auth = {"Authorization": f"Bearer {await _token(rc, sn)}"}
     await asyncio.sleep(1.1)  # let the token write settle outside the measured window
-    writes_before = rc.runtime.store.writes
+    writes_before = rc.core.store.writes
     for pct in range(0, 101, 2):  # 51 reports in well under a second
         r = await http.post("/progress", json={"sn": sn, "percent": pct, "message": f"p{pct}"},
                             headers=auth)  # fmt: skip
         assert r.status_code == 200
     await asyncio.sleep(1.3)
-    writes = rc.runtime.store.writes - writes_before
+    writes = rc.core.store.writes - writes_before
     assert 1 <= writes <= 3, writes
     task = await _stored(etcd_store, keys.task(sn))
     assert task["progress"]["percent"] == 100 and task["progress"]["message"] == "p100"
@@ -282,7 +282,7 @@ async def test_health_metrics_openapi_and_admin_auth(
     rc: RegionalClient, http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
 ) -> None:
     await etcd_store.put(keys.task("SN-H"), control_plane_task("SN-H", status="pending"))
-    await wait_until(lambda: rc.runtime.cache.get_task("SN-H"))
+    await wait_until(lambda: rc.core.cache.get_task("SN-H"))
     r = await http.get("/health")
     body = r.json()
     assert r.status_code == 200 and body["status"] == "ok"

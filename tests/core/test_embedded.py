@@ -60,7 +60,7 @@ async def test_embedded_start_kill_restart_stop(tmp_path: Path) -> None:
         endpoint = read_endpoint(tmp_path)
         assert endpoint and endpoint.startswith("127.0.0.1:")
         keys = Keys("emb")
-        rt = rc.runtime
+        rt = rc.core
         await rt.store.put(keys.task("E1"), {"sn": "E1", "mac": "52:54:00:00:00:e1"})
         await wait_until(lambda: rt.cache.get_task("E1"))
 

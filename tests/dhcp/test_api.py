@@ -7,10 +7,9 @@ from pathlib import Path
 import httpx
 
 from regional_client.api.app import create_app
-from regional_client.api.auth import hash_token
+from regional_client.api.auth import AdminAuth, hash_token
 from regional_client.config import config_from_dict
 from regional_client.core.audit import Audit
-from regional_client.daemon.runtime import Runtime
 from regional_client.dhcp.api import router
 
 from .conftest import ServiceFactory
@@ -28,10 +27,10 @@ async def test_admin_routes(loopback_service: ServiceFactory, tmp_path: Path) ->
         },
         env={},
     )
-    rt = Runtime(cfg, metrics=svc.metrics, audit=Audit(tmp_path / "audit.log", cfg.idc))
-    rt.services["dhcp"] = svc
-    svc.audit = rt.audit  # as build_dhcp wires it
-    app = create_app(rt, extra_routers=[router()])
+    audit = Audit(tmp_path / "audit.log", cfg.idc)
+    svc.audit = audit  # as build_dhcp wires it
+    auth = AdminAuth(cfg.api.admin_tokens, audit)
+    app = create_app(svc.metrics, routers=[router(svc, auth, audit)])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         assert (await c.get("/api/v1/admin/dhcp/leases")).status_code == 401
@@ -64,7 +63,7 @@ async def test_admin_routes(loopback_service: ServiceFactory, tmp_path: Path) ->
         assert r.status_code == 404
         r = await c.delete("/api/v1/admin/dhcp/binding/xyz", headers=AUTH)
         assert r.status_code == 422
-    rt.audit.close()
+    audit.close()
     audit = (tmp_path / "audit.log").read_text()
     assert audit.count('"action": "dhcp.binding.add"') == 4
     assert audit.count('"action": "dhcp.binding.delete"') == 3

@@ -7,21 +7,31 @@ import hashlib
 import os
 import urllib.parse
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from regional_client.config import config_from_dict
-from regional_client.daemon.runtime import Runtime
+from regional_client.core.metrics import Metrics
 from regional_client.httpboot.response import parse_range
 from regional_client.httpboot.router import router
 from regional_client.pxe.service import PxeService
+from regional_client.tasks.boot_activity import BootActivity
 from tests.pxe.conftest import make_gen, task
 from tests.tftp.test_paths import ATTACKS, SECRET
 
 SIZE = 20 * 1024 * 1024
+
+
+@dataclass
+class Boot:
+    """What the HTTP boot routes are built with, for the tests to look at."""
+
+    metrics: Metrics
+    pxe: PxeService
+    boot_activity: BootActivity
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +51,15 @@ def boot_root(tmp_path: Path, payload: bytes) -> Path:
 
 
 @pytest.fixture
-async def server(boot_root: Path) -> AsyncIterator[tuple[str, Runtime]]:
-    cfg = config_from_dict({"tftp": {"root_dir": str(boot_root)}, "idc": "dcH"}, {})
-    rt = Runtime(cfg)
+async def server(boot_root: Path) -> AsyncIterator[tuple[str, Boot]]:
     svc = PxeService(make_gen(boot_root))
     await svc.start()
-    rt.services["pxe"] = svc
+    rt = Boot(Metrics("dcH"), svc, BootActivity())
+    ipxe_dir = str(svc.generator.ipxe_dir.relative_to(svc.generator.root))
     app = FastAPI()
-    app.state.runtime = rt
-    app.include_router(router("/boot"))
+    app.include_router(
+        router(boot_root, rt.metrics, prefix="/boot", ipxe_dir=ipxe_dir, activity=rt.boot_activity)
+    )
     srv = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     )
@@ -82,7 +92,7 @@ async def status_of(url: str, *args: str) -> int:
     return int(out)
 
 
-async def test_large_file_byte_identical(server: tuple[str, Runtime], payload: bytes) -> None:
+async def test_large_file_byte_identical(server: tuple[str, Boot], payload: bytes) -> None:
     base, rt = server
     rc, out, err = await curl(f"{base}/boot/initrds/big.img")
     assert rc == 0, err
@@ -92,7 +102,7 @@ async def test_large_file_byte_identical(server: tuple[str, Runtime], payload: b
     assert 'regional_client_http_boot_bytes_sent_total{idc="dcH"} 2.097152e+07' in text
 
 
-async def test_ranges(server: tuple[str, Runtime], payload: bytes) -> None:
+async def test_ranges(server: tuple[str, Boot], payload: bytes) -> None:
     base, _ = server
     url = f"{base}/boot/initrds/big.img"
     for rng, want in [
@@ -113,7 +123,7 @@ async def test_ranges(server: tuple[str, Runtime], payload: bytes) -> None:
     assert await status_of(url, "-r", "0-9", "-H", 'If-Range: "stale"') == 200
 
 
-async def test_head_and_validators(server: tuple[str, Runtime]) -> None:
+async def test_head_and_validators(server: tuple[str, Boot]) -> None:
     base, _ = server
     url = f"{base}/boot/initrds/big.img"
     _rc, head, _ = await curl("-I", url)
@@ -126,9 +136,9 @@ async def test_head_and_validators(server: tuple[str, Runtime]) -> None:
     assert await status_of(url, "-r", "0-9", "-H", f"If-Range: {etag}") == 206
 
 
-async def test_ipxe_per_mac_and_default(server: tuple[str, Runtime]) -> None:
+async def test_ipxe_per_mac_and_default(server: tuple[str, Boot]) -> None:
     base, rt = server
-    await rt.services["pxe"].generate(task(mac="52:54:00:12:34:56"))
+    await rt.pxe.generate(task(mac="52:54:00:12:34:56"))
     for spelling in (
         "52:54:00:12:34:56",
         "52-54-00-12-34-56",
@@ -144,7 +154,7 @@ async def test_ipxe_per_mac_and_default(server: tuple[str, Runtime]) -> None:
     assert await status_of(f"{base}/boot/ipxe/nothing-here") == 404
 
 
-async def test_path_attacks_over_http(server: tuple[str, Runtime]) -> None:
+async def test_path_attacks_over_http(server: tuple[str, Boot]) -> None:
     base, _ = server
     for raw in ATTACKS:
         quoted = urllib.parse.quote(raw, safe="/")
@@ -168,14 +178,14 @@ def test_parse_range() -> None:
     assert parse_range("bytes=-", 10) is None
 
 
-async def test_files_alias(server: tuple[str, Runtime], payload: bytes) -> None:
+async def test_files_alias(server: tuple[str, Boot], payload: bytes) -> None:
     base, _ = server
     rc, out, _ = await curl("-f", "-r", "0-9", f"{base}/boot/files/initrds/big.img")
     assert rc == 0 and out == payload[:10]
     assert await status_of(f"{base}/boot/files/../secret.txt", "--path-as-is") in (403, 404)
 
 
-async def test_boot_activity_by_mac_and_by_leased_address(server: tuple[str, Runtime]) -> None:
+async def test_boot_activity_by_mac_and_by_leased_address(server: tuple[str, Boot]) -> None:
     """What the workflow's boot-stall check reads: a per-MAC script names its server; any other
     file is attributed through the address our DHCP gave it (127.0.0.1 here)."""
     base, rt = server

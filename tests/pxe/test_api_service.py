@@ -12,11 +12,10 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from regional_client.api.auth import hash_token
-from regional_client.config import AdminToken, config_from_dict
+from regional_client.api.auth import AdminAuth, hash_token
+from regional_client.config import AdminToken, Config, config_from_dict
 from regional_client.core.audit import Audit
 from regional_client.core.errors import ProvisionError
-from regional_client.daemon.runtime import Runtime
 from regional_client.pxe import api as pxe_api
 from regional_client.pxe.service import PxeService, wants_pxe
 from regional_client.store.etcd import EtcdStore
@@ -27,16 +26,17 @@ from tests.pxe.conftest import make_gen, task
 AUTH = {"Authorization": "Bearer s3cret"}
 
 
-def build_app(rt: Runtime) -> FastAPI:
+def build_app(svc: PxeService, cfg: Config, audit: Audit) -> FastAPI:
     app = FastAPI()
-    app.state.runtime = rt
+    app.state.pxe = svc
+    auth = AdminAuth(cfg.api.admin_tokens, audit)
 
     @app.exception_handler(ProvisionError)
     async def _err(_: Request, e: ProvisionError) -> JSONResponse:
         return JSONResponse(e.to_dict(), status_code=e.http_status)
 
-    app.include_router(pxe_api.router(), prefix="/api/v1")
-    app.include_router(tftp_api.router(), prefix="/api/v1")
+    app.include_router(pxe_api.router(svc, auth, audit), prefix="/api/v1")
+    app.include_router(tftp_api.router(cfg.tftp.root_dir, None, auth, audit), prefix="/api/v1")
     return app
 
 
@@ -51,11 +51,9 @@ async def client(tftp_root: Path, tmp_path: Path) -> AsyncIterator[tuple[httpx.A
         {},
     )
     audit_path = tmp_path / "audit.jsonl"
-    rt = Runtime(cfg, audit=Audit(audit_path, cfg.idc))
     svc = PxeService(make_gen(tftp_root))
     await svc.start()
-    rt.services["pxe"] = svc
-    transport = httpx.ASGITransport(app=build_app(rt))
+    transport = httpx.ASGITransport(app=build_app(svc, cfg, Audit(audit_path, cfg.idc)))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         yield c, audit_path
 
@@ -66,8 +64,7 @@ async def test_pxe_admin_endpoints(client: tuple[httpx.AsyncClient, Path]) -> No
     r = await c.get("/api/v1/admin/pxe/configs", headers=AUTH)
     assert r.status_code == 200 and r.json()["configs"] == []
     svc_task = task()
-    app_rt = c._transport.app.state.runtime  # type: ignore[attr-defined]
-    await app_rt.services["pxe"].generate(svc_task)
+    await c._transport.app.state.pxe.generate(svc_task)  # type: ignore[attr-defined]
     r = await c.get("/api/v1/admin/pxe/configs", headers=AUTH)
     assert [x["mac"] for x in r.json()["configs"]] == ["00:1a:2b:3c:4d:5e"]
     r = await c.get("/api/v1/admin/pxe/config/00-1A-2B-3C-4D-5E", headers=AUTH)

@@ -30,11 +30,12 @@ async def test_unknown_server_boots_discovery_and_is_recorded(tmp_path: Path) ->
         rt = await rc.start()
         server = rack.servers[0]
         # An operator (or anything) powers the unknown server on with a network boot.
-        ctl = rt.services["bmc"]
+        ctl = rt.bmc
+        assert ctl is not None
         target = BmcTarget("127.0.0.1", "admin", rack.bmc_password, port=server.bmc["port"])
         await ctl.set_boot_device(target, "pxe", actor="test")
         await ctl.power_on(target, actor="test")
-        rec = await wait_until(lambda: rt.cache.get_server(server.sn), timeout=60)
+        rec = await wait_until(lambda: rt.core.cache.get_server(server.sn), timeout=60)
         assert rec.state == "discovered" and rec.macs == [server.mac]
         assert rec.hardware["system"]["serial"] == server.sn
         boot = server.boots[0]
@@ -42,7 +43,7 @@ async def test_unknown_server_boots_discovery_and_is_recorded(tmp_path: Path) ->
         assert boot.params.get("discovery") == "true" and boot.params["regional_url"]
         assert "agent_token" not in boot.params
         assert boot.dhcp.ip.startswith("127.100.200.")  # a pool address: no binding for it
-        assert rt.cache.get_task(server.sn) is None
+        assert rt.core.cache.get_task(server.sn) is None
     finally:
         if rc is not None:
             await rc.stop()

@@ -10,12 +10,11 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from regional_client.api.auth import hash_token
+from regional_client.api.auth import AdminAuth, hash_token
 from regional_client.config import Config
 from regional_client.config.switch import SwitchConfig, SwitchEntry
 from regional_client.core.audit import Audit
 from regional_client.core.errors import ProvisionError
-from regional_client.daemon.runtime import Runtime
 from regional_client.drivers.switch.api import router
 from regional_client.drivers.switch.manager import SwitchManager
 from regional_rack.switch_sim import SimSwitch, start_switches
@@ -37,21 +36,22 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, list[Sim
         {"idc": "t1", "api": {"admin_tokens": [{"name": "ops", "sha256": hash_token(TOKEN)}]}}
     )
     cfg.switch = SwitchConfig(inventory=inv)
-    rt = Runtime(cfg, audit=Audit(tmp_path / "audit.jsonl", "t1"))
-    rt.services["switch"] = SwitchManager(cfg.switch, audit=rt.audit)
+    audit = Audit(tmp_path / "audit.jsonl", "t1")
+    mgr = SwitchManager(cfg.switch, audit=audit)
     app = FastAPI()
-    app.state.runtime = rt
 
     @app.exception_handler(ProvisionError)
     async def _err(request: Request, exc: ProvisionError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.http_status)
 
-    app.include_router(router(), prefix="/api/v1")
+    app.include_router(
+        router(mgr, AdminAuth(cfg.api.admin_tokens, audit), audit), prefix="/api/v1"
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         c.headers["authorization"] = f"Bearer {TOKEN}"
         yield c, sims
-    await rt.services["switch"].stop()
+    await mgr.stop()
     for s in sims:
         await s.stop()
 

@@ -88,7 +88,7 @@ async def test_twenty_tasks_complete_and_everything_is_put_back(
             assert [s["status"] for s in t["steps"]] == ["done", "skipped", "skipped", "done",
                                                          "done", "done"]  # fmt: skip
             assert node.bmc.state.power_ons + node.bmc.state.resets == 1, node.bmc.state.history
-            assert t["progress"]["percent"] == 100 and t["owner"] == rc.runtime.instance_id
+            assert t["progress"]["percent"] == 100 and t["owner"] == rc.core.instance_id
             assert [h["to"] for h in t["history"]][-2:] == ["installing", "completed"]
         server = (await etcd_store.get(keys.server(bench.nodes[0].sn))).value
         assert server["state"] == "installed"
@@ -97,11 +97,11 @@ async def test_twenty_tasks_complete_and_everything_is_put_back(
         assert config_sessions < 40, config_sessions
         # The per-task audit trail holds switch commands, BMC commands, agent calls, steps.
         sn0 = bench.nodes[0].sn
-        await asyncio.wait_for(rc.runtime.trail._queue.join(), 10)  # the writer caught up
-        trail = await rc.runtime.trail.read(sn0)
+        await asyncio.wait_for(rc.core.trail._queue.join(), 10)  # the writer caught up
+        trail = await rc.core.trail.read(sn0)
         actions = [r["action"] for r in trail]
         # Complete and in order: exactly this task's records of the local audit file.
-        local = [json.loads(line) for line in rc.runtime.audit.path.read_text().splitlines()]
+        local = [json.loads(line) for line in rc.core.audit.path.read_text().splitlines()]
         assert actions == [r["action"] for r in local if r.get("sn") == sn0]
         assert "task.claim" in actions and "agent.report" in actions
         assert any(a.startswith("switch") for a in actions), actions
@@ -116,7 +116,7 @@ async def test_twenty_tasks_complete_and_everything_is_put_back(
         assert all(r["mac"] == macs[r["sn"]] for r in about), [
             r for r in about if r["mac"] != macs[r["sn"]]
         ][:3]
-        metrics = rc.runtime.metrics.render().decode()
+        metrics = rc.core.metrics.render().decode()
         assert f'regional_client_step_seconds_count{{idc="{idc}",step="power"}} 20.0' in metrics
     finally:
         await rc.stop()

@@ -65,46 +65,45 @@ class ProgressRequest(_Req):
     message: str = Field("", max_length=4096)
 
 
-def _ctx(request: Request) -> tuple[AgentService, str | None]:
-    """The agent service and the bearer token (plain code, not Depends: this is the hot path)."""
+def _token(request: Request) -> str | None:
+    """The bearer token (plain code, not Depends: this is the hot path)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    token = value.strip() or None if scheme.lower() == "bearer" else None
-    return request.app.state.runtime.agent, token
+    return value.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _json(data: dict[str, Any]) -> Response:
     return Response(json.dumps(data, separators=(",", ":")), media_type="application/json")
 
 
-def router() -> APIRouter:
+def router(svc: AgentService) -> APIRouter:
     """Routes declare their response models for the OpenAPI document but return ready JSON
     (skipping FastAPI's response re-validation, which costs more than the handler itself)."""
     r = APIRouter(tags=["agent"])
 
     @r.post("/report", response_model=ReportResponse)
     async def report(body: ReportRequest, request: Request) -> Any:
-        svc, token = _ctx(request)
+        token = _token(request)
         ip = request.client.host if request.client else None
         return _json(await svc.report(body.sn, body.mac, body.hardware, ip, token))
 
     @r.post("/device/isInInstallQueue", response_model=QueueResponse)
     async def in_queue(body: _Req, request: Request) -> Any:
-        svc, token = _ctx(request)
+        token = _token(request)
         return _json(svc.in_install_queue(body.sn, token))
 
     @r.post("/device/getNextOperation", response_model=NextOperationResponse)
     async def next_operation(body: _Req, request: Request) -> Any:
-        svc, token = _ctx(request)
+        token = _token(request)
         return _json(svc.next_operation(body.sn, token))
 
     @r.post("/device/getHardwareConfig", response_model=HardwareConfigResponse)
     async def hardware_config(body: _Req, request: Request) -> Any:
-        svc, token = _ctx(request)
+        token = _token(request)
         return _json(svc.hardware_config(body.sn, token))
 
     @r.post("/device/operationComplete", response_model=OkResponse)
     async def operation_complete(body: OperationCompleteRequest, request: Request) -> Any:
-        svc, token = _ctx(request)
+        token = _token(request)
         return _json(
             await svc.operation_complete(
                 body.sn,
@@ -119,7 +118,7 @@ def router() -> APIRouter:
 
     @r.post("/progress", response_model=OkResponse)
     async def progress(body: ProgressRequest, request: Request) -> Any:
-        svc, token = _ctx(request)
+        token = _token(request)
         return _json(
             svc.report_progress(body.sn, token, body.operation, body.percent, body.message)
         )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from regional_client.agentapi.tokens import redact_task
-from regional_client.api.deps import AdminActor, RuntimeDep
+from regional_client.api.auth import AdminAuth
+from regional_client.core.audit import Audit
 from regional_client.core.errors import NotFound
+from regional_client.core.ids import check_sn
 from regional_client.model import Task
+from regional_client.tasks.audit_trail import AuditTrail
+from regional_client.tasks.cache import Cache
 
 
 def redacted(task: Task) -> dict[str, Any]:
@@ -35,34 +39,32 @@ def summary(task: Task) -> dict[str, Any]:
     }
 
 
-def router() -> APIRouter:
+def router(cache: Cache, trail: AuditTrail, auth: AdminAuth, audit: Audit) -> APIRouter:
     r = APIRouter(tags=["admin"])
 
     @r.get("/admin/tasks")
-    async def list_tasks(actor: AdminActor, rt: RuntimeDep, status: str | None = None) -> Any:
-        rt.audit.record(actor, "tasks.list", "tasks")
-        tasks = [e.task for e in rt.cache.tasks.values()]
+    async def list_tasks(status: str | None = None, actor: str = Depends(auth)) -> Any:
+        audit.record(actor, "tasks.list", "tasks")
+        tasks = [e.task for e in cache.tasks.values()]
         if status:
             tasks = [t for t in tasks if t.status.value == status]
         return {
             "tasks": [summary(t) for t in sorted(tasks, key=lambda t: t.sn)],
-            "invalid": rt.cache.invalid,
+            "invalid": cache.invalid,
         }
 
     @r.get("/admin/tasks/{sn}")
-    async def show_task(sn: str, actor: AdminActor, rt: RuntimeDep) -> Any:
-        task = rt.cache.get_task(sn)
-        rt.audit.record(actor, "tasks.show", sn, result="ok" if task else "not found", sn=sn)
+    async def show_task(sn: str, actor: str = Depends(auth)) -> Any:
+        task = cache.get_task(sn)
+        audit.record(actor, "tasks.show", sn, result="ok" if task else "not found", sn=sn)
         if task is None:
             raise NotFound(f"no task for serial {sn!r}", sn=sn)
         return redacted(task)
 
     @r.get("/admin/tasks/{sn}/audit")
-    async def task_audit(sn: str, actor: AdminActor, rt: RuntimeDep) -> Any:
-        from regional_client.core.ids import check_sn
-
+    async def task_audit(sn: str, actor: str = Depends(auth)) -> Any:
         check_sn(sn)
-        rt.audit.record(actor, "tasks.audit", sn)  # no sn field: reading is not part of the trail
-        return {"sn": sn, "records": await rt.trail.read(sn)}
+        audit.record(actor, "tasks.audit", sn)  # no sn field: reading is not part of the trail
+        return {"sn": sn, "records": await trail.read(sn)}
 
     return r

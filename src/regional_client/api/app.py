@@ -8,6 +8,7 @@ or validate becomes 422 with a message naming each bad field (``body.sn: Field r
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -16,13 +17,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from regional_client import __version__
-from regional_client.agentapi import http as agent
-from regional_client.api import admin
+from regional_client.agentapi import http as agent_http
 from regional_client.core.errors import ProvisionError
-from regional_client.core.metrics import CONTENT_TYPE_LATEST
+from regional_client.core.metrics import CONTENT_TYPE_LATEST, Metrics
 
 if TYPE_CHECKING:
-    from regional_client.daemon.runtime import Runtime
+    from regional_client.agentapi.service import AgentService
+    from regional_client.daemon.health import Health
 
 API_PREFIX = "/api/v1"
 
@@ -41,9 +42,9 @@ def _validation_message(exc: RequestValidationError) -> str:
 class RequestMetrics:
     """Pure ASGI middleware: request count and latency by route template, method and status."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
-        m = runtime.metrics
+        m = metrics
         self.idc = m.idc
         self.hist = m.histogram(
             "regional_client_api_request_seconds",
@@ -74,25 +75,33 @@ class RequestMetrics:
             )
 
 
-def _health_router() -> APIRouter:
+def _health_router(health: Health | None, metrics: Metrics) -> APIRouter:
     r = APIRouter(tags=["health"])
 
     @r.get("/health")
-    async def health(request: Request) -> JSONResponse:
-        rt: Runtime = request.app.state.runtime
-        body = await rt.health()
+    async def get_health() -> JSONResponse:
+        body = await health.report() if health is not None else {"status": "ok"}
         return JSONResponse(body, status_code=200 if body["status"] != "down" else 503)
 
     @r.get("/metrics")
-    async def metrics(request: Request) -> Response:
-        rt: Runtime = request.app.state.runtime
-        rt.refresh_gauges()
-        return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    async def get_metrics() -> Response:
+        if health is not None:
+            health.refresh_gauges()
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return r
 
 
-def create_app(runtime: Runtime, extra_routers: list[APIRouter] | None = None) -> FastAPI:
+def create_app(
+    metrics: Metrics,
+    *,
+    agent: AgentService | None = None,
+    health: Health | None = None,
+    routers: Sequence[APIRouter] = (),
+    root_routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """The API: agent routes (when an agent service is given), health and metrics, the admin
+    ``routers`` under ``/api/v1`` and the ``root_routers`` (HTTP boot) at the root."""
     app = FastAPI(
         title="LPMOS Regional Client",
         version=__version__,
@@ -102,7 +111,6 @@ def create_app(runtime: Runtime, extra_routers: list[APIRouter] | None = None) -
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
     )
-    app.state.runtime = runtime
 
     @app.exception_handler(ProvisionError)
     async def provision_error(request: Request, exc: ProvisionError) -> JSONResponse:
@@ -115,12 +123,12 @@ def create_app(runtime: Runtime, extra_routers: list[APIRouter] | None = None) -
             {"error": "invalid_request", "message": _validation_message(exc)}, status_code=422
         )
 
-    app.include_router(agent.router(), prefix=API_PREFIX)
-    app.include_router(_health_router(), prefix=API_PREFIX)
-    app.include_router(admin.router(), prefix=API_PREFIX)
-    for r in [*runtime.routers, *(extra_routers or [])]:
+    if agent is not None:
+        app.include_router(agent_http.router(agent), prefix=API_PREFIX)
+    app.include_router(_health_router(health, metrics), prefix=API_PREFIX)
+    for r in routers:
         app.include_router(r, prefix=API_PREFIX)
-    for r in runtime.root_routers:
+    for r in root_routers:
         app.include_router(r)
-    app.add_middleware(RequestMetrics, runtime=runtime)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     return app

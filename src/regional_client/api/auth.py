@@ -1,19 +1,20 @@
-"""Bearer-token authentication for the two API scopes.
+"""Bearer-token authentication of the admin scope (the agent scope: :mod:`..agentapi.tokens`).
 
-* **admin** — tokens are configured as SHA-256 hashes (``api.admin_tokens``); a request's token
-  is hashed and compared in constant time. The matching token's ``name`` is the audit actor.
-* **agent** — see :mod:`regional_client.agentapi.tokens`.
+Admin tokens are configured as SHA-256 hashes (``api.admin_tokens``); a request's token is hashed
+and compared in constant time. The matching token's ``name`` is the audit actor. Routers take an
+:class:`AdminAuth` and declare ``actor: str = Depends(auth)`` on every admin route.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from fastapi import Request
 
 from regional_client.config.api import AdminToken
+from regional_client.core.audit import Audit
 from regional_client.core.errors import AuthError
 
 
@@ -38,3 +39,26 @@ def match_admin(token: str, tokens: Iterable[AdminToken]) -> str | None:
             found = t.name
     return found
 
+
+class AdminAuth:
+    """The admin-scope dependency: resolves to the token's name; 401 (audited) otherwise."""
+
+    def __init__(self, tokens: Sequence[AdminToken], audit: Audit) -> None:
+        self.tokens = tuple(tokens)
+        self.audit = audit
+
+    def __call__(self, request: Request) -> str:
+        token = bearer(request)
+        name = match_admin(token, self.tokens)
+        if name is None:
+            self.audit.record(
+                "anonymous",
+                "auth.denied",
+                request.url.path,
+                result="invalid admin token",
+                method=request.method,
+                client=request.client.host if request.client else None,
+            )
+            raise AuthError("invalid admin token")
+        request.state.actor = name
+        return name

@@ -2,7 +2,7 @@
 
 Components create their own families on the registry they are given::
 
-    m = runtime.metrics
+    m = core.metrics
     leases = m.gauge("regional_client_dhcp_leases_total", "DHCP leases held")
     leases.labels(idc=m.idc).set(12)
 

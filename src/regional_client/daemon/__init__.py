@@ -1,2 +1,2 @@
 """The running process: ``server`` (start/stop order, signals), ``components`` (builders of the
-optional services), ``runtime`` (what API routes reach)."""
+optional services), ``services`` (the typed, frozen result), ``health``."""

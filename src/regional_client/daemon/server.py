@@ -1,6 +1,7 @@
 """One regional client process: start everything in order, stop it in reverse, handle signals.
 
-Start order: logging and audit → etcd (embedded, if no endpoints) → store → agent service
+Start order: logging → secret box (the etcd password may be enc:) → audit → etcd (embedded, if
+no endpoints) → store → loop monitor, audit trail, heartbeat → agent service
 (subscribes before the cache loads, so it sees every task) → cache (list + watch) → components
 (DHCP, TFTP, ... see :mod:`regional_client.daemon.components`) → HTTP API. Stop is the reverse; on
 SIGTERM/SIGINT the API stops accepting, in-flight work is given ``grace`` seconds, pending
@@ -20,14 +21,19 @@ import uvicorn
 
 from regional_client.agentapi.service import AgentService
 from regional_client.api.app import create_app
+from regional_client.api.auth import AdminAuth
 from regional_client.config import Config
+from regional_client.config.secretbox import SecretBox
 from regional_client.core.audit import Audit
 from regional_client.core.logs import get_logger, set_mac_resolver, setup_logging
 from regional_client.core.loop_monitor import LoopMonitor
-from regional_client.daemon.components import build_components
-from regional_client.daemon.runtime import Runtime
+from regional_client.core.metrics import Metrics
+from regional_client.daemon.components import build_services
+from regional_client.daemon.health import Health
+from regional_client.daemon.services import Core, Service, Services
 from regional_client.store.embedded import EmbeddedEtcd
 from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from regional_client.tasks.audit_trail import AuditTrail
 from regional_client.tasks.cache import Cache
 from regional_client.tasks.heartbeat import Heartbeat, load_instance_id
@@ -51,15 +57,47 @@ class RegionalClient:
     def __init__(self, config: Config, *, configure_logging: bool = True) -> None:
         self.config = config
         self.configure_logging = configure_logging
-        self.runtime: Runtime | None = None
+        self.services: Services | None = None
         self.etcd: EmbeddedEtcd | None = None
         self.http: _Server | None = None
         self._http_task: asyncio.Task[Any] | None = None
-        self._started: list[Any] = []
+        self._started: list[Service] = []
+        self._store: EtcdStore | None = None
+        self._audit: Audit | None = None
+        self._instance_id: str | None = None
         self.stopping = asyncio.Event()
         self.api_port: int | None = None
 
-    async def start(self) -> Runtime:
+    @property
+    def core(self) -> Core:
+        assert self.services is not None, "start() first"
+        return self.services.core
+
+    async def _start(self, svc: Service) -> None:
+        await svc.start()
+        self._started.append(svc)
+
+    async def _connect_store(self, box: SecretBox) -> tuple[EtcdStore, list[str]]:
+        cfg, state = self.config, Path(self.config.state_dir)
+        endpoints = list(cfg.etcd.endpoints)
+        if not endpoints:
+            e = cfg.etcd.embedded
+            self.etcd = EmbeddedEtcd(state, e.binary, e.client_port, e.peer_port, e.restart_backoff)
+            endpoints = [await self.etcd.start()]
+        store = self._store = EtcdStore(
+            endpoints,
+            username=cfg.etcd.username,
+            password=box.decrypt(cfg.etcd.password) if cfg.etcd.password else None,
+            ca_cert=cfg.etcd.ca_cert,
+            cert_file=cfg.etcd.cert_file,
+            key_file=cfg.etcd.key_file,
+            dial_timeout=cfg.etcd.dial_timeout,
+            request_timeout=cfg.etcd.request_timeout,
+        )
+        await store.connect()
+        return store, endpoints
+
+    async def start(self) -> Services:
         cfg = self.config
         state = Path(cfg.state_dir)
         state.mkdir(parents=True, exist_ok=True)
@@ -68,66 +106,57 @@ class RegionalClient:
             setup_logging(
                 cfg.idc, lg.level, lg.file, lg.max_size, lg.max_backups, lg.max_age, lg.stderr
             )
-        audit = Audit(cfg.logging.audit_file or state / "audit.log", cfg.idc)
-        rt = self.runtime = Runtime(cfg, audit=audit)
-        rt.instance_id = load_instance_id(state, cfg.idc)
-        endpoints = list(cfg.etcd.endpoints)
-        if not endpoints:
-            e = cfg.etcd.embedded
-            self.etcd = EmbeddedEtcd(state, e.binary, e.client_port, e.peer_port, e.restart_backoff)
-            endpoints = [await self.etcd.start()]
-        rt.store = EtcdStore(
-            endpoints,
-            username=cfg.etcd.username,
-            password=rt.decrypt(cfg.etcd.password),
-            ca_cert=cfg.etcd.ca_cert,
-            cert_file=cfg.etcd.cert_file,
-            key_file=cfg.etcd.key_file,
-            dial_timeout=cfg.etcd.dial_timeout,
-            request_timeout=cfg.etcd.request_timeout,
-        )
-        await rt.store.connect()
-        rt.loop_monitor = LoopMonitor(rt.metrics)
-        await rt.loop_monitor.start()
-        self._started.append(rt.loop_monitor)
-        rt.trail = AuditTrail(
-            rt.store,
-            rt.keys,
+        # The secret box first: the etcd password itself may be an enc: value.
+        box = SecretBox.from_config(cfg.secrets, state)
+        audit = self._audit = Audit(cfg.logging.audit_file or state / "audit.log", cfg.idc)
+        instance_id = self._instance_id = load_instance_id(state, cfg.idc)
+        store, endpoints = await self._connect_store(box)
+        keys, metrics = Keys(cfg.idc), Metrics(cfg.idc)
+        monitor = LoopMonitor(metrics)
+        await self._start(monitor)
+        trail = AuditTrail(
+            store,
+            keys,
             max_age_days=cfg.logging.audit_trail_max_age,
             max_records=cfg.logging.audit_trail_max_records,
         )
-        audit.add_sink(rt.trail.sink)
-        await rt.trail.start()
-        self._started.append(rt.trail)
-        heartbeat = Heartbeat(
-            rt.store, rt.keys, rt.instance_id, ttl=max(5, round(cfg.workflow.heartbeat_ttl))
-        )
-        await heartbeat.start()
-        self._started.append(heartbeat)
-        rt.cache = Cache(rt.store, rt.keys)
-        cache = rt.cache
+        audit.add_sink(trail.sink)
+        await self._start(trail)
+        ttl = max(5, round(cfg.workflow.heartbeat_ttl))
+        await self._start(Heartbeat(store, keys, instance_id, ttl=ttl))
+        cache = Cache(store, keys)
         set_mac_resolver(lambda sn: t.mac if (t := cache.get_task(sn)) is not None else None)
-        rt.agent = AgentService(rt.store, rt.keys, rt.cache, rt.audit)
-        await rt.agent.start()
-        self._started.append(rt.agent)
-        await rt.cache.start()
-        self._started.append(rt.cache)
-        for svc in build_components(rt):
-            await svc.start()
-            self._started.append(svc)
-        await self._start_http(rt)
+        agent = AgentService(store, keys, cache, audit)
+        await self._start(agent)  # subscribes before the cache loads: sees every task
+        await self._start(cache)
+        core = Core(
+            config=cfg, instance_id=instance_id, keys=keys, metrics=metrics, audit=audit,
+            secrets=box, store=store, cache=cache, agent=agent, trail=trail,
+            loop_monitor=monitor, admin=AdminAuth(cfg.api.admin_tokens, audit),
+        )  # fmt: skip
+        services = self.services = build_services(core)
+        for svc in services.in_start_order():
+            await self._start(svc)
+        await self._start_http(services)
         gc.freeze()  # start-up objects are long-lived: keep them out of every GC pass
         log.info(
             "regional client started",
             action="started",
-            instance=rt.instance_id,
+            instance=instance_id,
             port=self.api_port,
             etcd=",".join(endpoints),
         )
-        return rt
+        return services
 
-    async def _start_http(self, rt: Runtime) -> None:
-        app = create_app(rt)
+    async def _start_http(self, services: Services) -> None:
+        core = services.core
+        app = create_app(
+            core.metrics,
+            agent=core.agent,
+            health=Health(core, services.health_checks),
+            routers=services.routers,
+            root_routers=services.root_routers,
+        )
         conf = uvicorn.Config(
             app,
             host=self.config.api.listen_addr,
@@ -165,15 +194,14 @@ class RegionalClient:
             except Exception:
                 log.exception("error while stopping", action="stop_error", service=repr(svc))
         self._started.clear()
-        rt = self.runtime
-        if rt is not None and rt.store is not None:
-            await rt.store.close()
+        if self._store is not None:
+            await self._store.close()
         if self.etcd is not None:
             await self.etcd.stop()
         set_mac_resolver(None)
-        if rt is not None:
-            log.info("regional client stopped", action="stopped", instance=rt.instance_id)
-            rt.audit.close()
+        if self._audit is not None:
+            log.info("regional client stopped", action="stopped", instance=self._instance_id)
+            self._audit.close()
 
     async def run_until_signal(self) -> None:
         loop = asyncio.get_running_loop()

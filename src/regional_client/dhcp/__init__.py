@@ -3,5 +3,5 @@
 Layers (protocol logic separate from I/O): :mod:`.packet` codec → :mod:`.leases` address
 bookkeeping → :mod:`.options` / :mod:`.responder` decisions (all sans-IO) → :mod:`.store` (etcd)
 → :mod:`.server` sockets → :mod:`.service` the component (public API) → :mod:`.api` admin routes;
-:mod:`.component` wires it into a runtime (``build_dhcp``).
+``daemon.components.build_dhcp`` builds it.
 """

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from regional_client.api.deps import AdminActor, RuntimeDep
+from regional_client.api.auth import AdminAuth
+from regional_client.core.audit import Audit
 from regional_client.core.errors import NotFound
+from regional_client.dhcp.service import DhcpService
 
 __all__ = ["BindingIn", "router"]
 
@@ -30,25 +32,22 @@ class BindingIn(BaseModel):
     boot_file: str | None = Field(None, description="Overrides the boot file chosen by arch")
 
 
-def router() -> APIRouter:
+def router(svc: DhcpService, auth: AdminAuth, audit: Audit) -> APIRouter:
     r = APIRouter(tags=["dhcp"])
 
     @r.get("/admin/dhcp/leases")
-    async def list_leases(actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
-        svc = rt.services["dhcp"]
-        rt.audit.record(actor, "dhcp.leases.list", "dhcp")
+    async def list_leases(actor: str = Depends(auth)) -> dict[str, Any]:
+        audit.record(actor, "dhcp.leases.list", "dhcp")
         return {"leases": svc.leases(), "bindings": svc.bindings()}
 
     @r.post("/admin/dhcp/binding", status_code=201)
-    async def add_binding(body: BindingIn, actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
-        svc = rt.services["dhcp"]
-        return await svc.add_binding(  # type: ignore[no-any-return]
+    async def add_binding(body: BindingIn, actor: str = Depends(auth)) -> dict[str, Any]:
+        return await svc.add_binding(
             body.mac, body.ip, body.hostname, body.boot_file, actor=actor
         )
 
     @r.delete("/admin/dhcp/binding/{mac}")
-    async def delete_binding(mac: str, actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
-        svc = rt.services["dhcp"]
+    async def delete_binding(mac: str, actor: str = Depends(auth)) -> dict[str, Any]:
         if not await svc.remove_binding(mac, actor=actor):
             raise NotFound(f"no DHCP binding for {mac}", mac=mac)
         return {"deleted": mac}

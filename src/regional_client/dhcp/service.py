@@ -2,7 +2,7 @@
 
 The workflow calls::
 
-    svc = runtime.services["dhcp"]
+    svc = services.dhcp
     await svc.add_binding("aa:bb:cc:dd:ee:ff", "10.0.0.50", hostname="node7", boot_file=None,
                           actor="workflow", sn="SN1")   # actor/sn: optional, audited when given
     await svc.remove_binding("aa:bb:cc:dd:ee:ff", actor="workflow", sn="SN1")

@@ -1,9 +1,8 @@
 """HTTP boot: the TFTP root over HTTP (``/boot/...``) and per-MAC iPXE scripts.
 
-Mount without the ``/api/v1`` prefix: ``app.include_router(httpboot.router(prefix))`` with
-``prefix = config.http_boot.path_prefix`` (``/boot``). Unauthenticated, read-only, like TFTP:
-firmware cannot present tokens. Names are resolved by the same
-:class:`~regional_client.tftp.paths.SafeRoot` as TFTP, so the same names are refused.
+Mounted without the ``/api/v1`` prefix (``prefix = config.http_boot.path_prefix``, ``/boot``).
+Unauthenticated, read-only, like TFTP: firmware cannot present tokens. Names are resolved by
+the same :class:`~regional_client.tftp.paths.SafeRoot` as TFTP, so the same names are refused.
 
 ``GET {prefix}/ipxe/{mac}`` returns the server's generated iPXE script, or the default script
 (local boot or discovery) for an unknown MAC, so the DHCP server can hand every iPXE client
@@ -14,6 +13,7 @@ firmware cannot present tokens. Names are resolved by the same
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -23,6 +23,7 @@ from regional_client.core.errors import ForbiddenError, NotFound, ValidationErro
 from regional_client.core.ids import normalize_mac
 from regional_client.core.metrics import Metrics
 from regional_client.httpboot.response import FdResponse
+from regional_client.tasks.boot_activity import BootActivity
 from regional_client.tftp.paths import SafeRoot
 from regional_client.tftp.stats import metric_file_label
 
@@ -46,26 +47,14 @@ class HttpBootMetrics:
         self.bytes_sent.labels(idc=self.idc).inc(n)
 
 
-def _metrics(rt: Any) -> HttpBootMetrics:
-    m = rt.services.get("_httpboot_metrics")
-    if m is None:
-        m = rt.services["_httpboot_metrics"] = HttpBootMetrics(rt.metrics)
-    return m
-
-
-def _ipxe_dir(rt: Any) -> str:
-    pxe = rt.services.get("pxe")
-    if pxe is not None:
-        return str(pxe.generator.ipxe_dir.relative_to(pxe.generator.root))
-    return "ipxe"
-
-
 def _serve(
-    rt: Any, name: str, media_type: str | None = None, fallback: str | None = None
+    root: SafeRoot,
+    m: HttpBootMetrics,
+    name: str,
+    media_type: str | None = None,
+    fallback: str | None = None,
 ) -> Response | FdResponse:
     """Serve ``name`` (or ``fallback`` when ``name`` does not exist) from the TFTP root."""
-    m = _metrics(rt)
-    root = SafeRoot(rt.config.tftp.root_dir)
     try:
         try:
             f = root.open(name)
@@ -83,44 +72,51 @@ def _serve(
     return FdResponse(f.fd, f.size, f.mtime, f.name, media_type, on_sent=m.sent)
 
 
-def _seen(request: Request, mac: str | None = None) -> None:
-    """Boot activity for the workflow: by MAC when the URL names it, else by client address."""
-    activity = getattr(request.app.state.runtime, "boot_activity", None)
-    if activity is None:
-        return
-    if mac is not None:
-        activity.seen_mac(mac)
-    elif request.client is not None:
-        activity.seen_ip(request.client.host)
-
-
-def router(prefix: str = "/boot") -> APIRouter:
+def router(
+    root_dir: Path,
+    metrics: Metrics,
+    *,
+    prefix: str = "/boot",
+    ipxe_dir: str = "ipxe",
+    activity: BootActivity | None = None,
+) -> APIRouter:
+    """Routes for the files under ``root_dir``; ``ipxe_dir`` is where the PXE generator writes
+    iPXE scripts (relative to the root); ``activity`` is told who fetched what."""
     prefix = "/" + prefix.strip("/")
+    root = SafeRoot(root_dir)
+    m = HttpBootMetrics(metrics)
     r = APIRouter(tags=["http boot"])
+
+    def seen(request: Request, mac: str | None = None) -> None:
+        """Boot activity for the workflow: by MAC when the URL names it, else by client."""
+        if activity is None:
+            return
+        if mac is not None:
+            activity.seen_mac(mac)
+        elif request.client is not None:
+            activity.seen_ip(request.client.host)
 
     @r.api_route(prefix + "/ipxe/{name}", methods=["GET", "HEAD"])
     async def ipxe(name: str, request: Request) -> Any:
-        rt = request.app.state.runtime
-        d = _ipxe_dir(rt)
         try:
             mac = normalize_mac(name)
         except ValidationError:
-            _seen(request)
-            return _serve(rt, f"{d}/{name}")
-        _seen(request, mac)
-        script = f"{d}/01-{mac.replace(':', '-')}.ipxe"
-        return _serve(rt, script, "text/plain", fallback=f"{d}/default.ipxe")
+            seen(request)
+            return _serve(root, m, f"{ipxe_dir}/{name}")
+        seen(request, mac)
+        script = f"{ipxe_dir}/01-{mac.replace(':', '-')}.ipxe"
+        return _serve(root, m, script, "text/plain", fallback=f"{ipxe_dir}/default.ipxe")
 
     @r.api_route(prefix + "/files/{path:path}", methods=["GET", "HEAD"])
     async def files_alias(path: str, request: Request) -> Any:
         """``/boot/files/<name>`` is the same file as ``/boot/<name>`` (the DHCP component's
         default UEFI HTTP boot URLs use this spelling); a real ``files/`` folder wins."""
-        _seen(request)
-        return _serve(request.app.state.runtime, f"files/{path}", fallback=path)
+        seen(request)
+        return _serve(root, m, f"files/{path}", fallback=path)
 
     @r.api_route(prefix + "/{path:path}", methods=["GET", "HEAD"])
     async def files(path: str, request: Request) -> Any:
-        _seen(request)
-        return _serve(request.app.state.runtime, path)
+        seen(request)
+        return _serve(root, m, path)
 
     return r

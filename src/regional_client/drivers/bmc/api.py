@@ -1,9 +1,9 @@
 """Admin API for BMCs: power status and control, boot device, per server serial.
 
 Paths are relative to ``/api/v1``. The BMC is found from the server's task (``bmc`` record) or,
-failing that, its server record, through a lookup callable (default: the runtime's watch
-cache). Every call is audited by the controller (actor = admin token name); a lookup failure is
-audited here.
+failing that, its server record, through a lookup callable (in the service: the watch cache,
+:func:`cache_lookup`). Every call is audited by the controller (actor = admin token name);
+a lookup failure is audited here.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from regional_client.api.deps import AdminActor, RuntimeDep
+from regional_client.api.auth import AdminAuth
+from regional_client.core.audit import Audit
 from regional_client.core.errors import NotFound, ProvisionError
 from regional_client.drivers.bmc.base import BmcTarget
 from regional_client.drivers.bmc.controller import BmcController
+from regional_client.tasks.cache import Cache
 
-Lookup = Callable[[Any, str], Any]
-"""``(runtime, sn) -> task or server record (dict or model) with a bmc section, or None``."""
+Lookup = Callable[[str], Any]
+"""``sn -> task or server record (dict or model) with a bmc section, or None``."""
 
 
 class PowerAction(BaseModel):
@@ -33,16 +35,17 @@ class BootRequest(BaseModel):
     uefi: bool | None = None
 
 
-def cache_lookup(rt: Any, sn: str) -> Any:
+def cache_lookup(cache: Cache) -> Lookup:
     """The task of ``sn`` from the watch cache, else its server record."""
-    cache = rt.cache
-    if cache is None:
-        return None
-    task = cache.get_task(sn)
-    if task is not None and _bmc_of(task):
-        return task
-    server = cache.get_server(sn)
-    return server if server is not None and _bmc_of(server) else task
+
+    def find(sn: str) -> Any:
+        task = cache.get_task(sn)
+        if task is not None and _bmc_of(task):
+            return task
+        server = cache.get_server(sn)
+        return server if server is not None and _bmc_of(server) else task
+
+    return find
 
 
 def _as_dict(record: Any) -> dict[str, Any]:
@@ -56,34 +59,30 @@ def _bmc_of(record: Any) -> bool:
     return isinstance(bmc, Mapping) and bool(bmc.get("ip") or bmc.get("host"))
 
 
-def router(lookup: Lookup | None = None) -> APIRouter:
-    find = lookup or cache_lookup
+def router(ctl: BmcController, find: Lookup, auth: AdminAuth, audit: Audit) -> APIRouter:
     r = APIRouter(tags=["bmc"])
 
-    def resolve(rt: Any, actor: str, sn: str, action: str) -> tuple[BmcController, BmcTarget]:
-        ctl = rt.services.get("bmc")
+    def resolve(actor: str, sn: str, action: str) -> tuple[BmcController, BmcTarget]:
         try:
-            if ctl is None:
-                raise NotFound("BMC control is not enabled (bmc.enabled)")
-            record = find(rt, sn)
+            record = find(sn)
             if record is None or not _bmc_of(record):
                 raise NotFound(f"no BMC known for server {sn} (no task or server record)", sn=sn)
             return ctl, ctl.target_for(_as_dict(record), sn=sn)
         except ProvisionError as e:
-            rt.audit.record(actor, f"bmc.{action}", f"server:{sn}", e.message, sn=sn)
+            audit.record(actor, f"bmc.{action}", f"server:{sn}", e.message, sn=sn)
             raise
 
     @r.get("/admin/bmc/{sn}/power")
-    async def get_power(sn: str, actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
-        ctl, target = resolve(rt, actor, sn, "power_status")
+    async def get_power(sn: str, actor: str = Depends(auth)) -> dict[str, Any]:
+        ctl, target = resolve(actor, sn, "power_status")
         state = await ctl.power_status(target, actor=actor)
         return {"sn": sn, "bmc": target.name, "power": state.value}
 
     @r.post("/admin/bmc/{sn}/power")
     async def set_power(
-        sn: str, body: PowerAction, actor: AdminActor, rt: RuntimeDep
+        sn: str, body: PowerAction, actor: str = Depends(auth)
     ) -> dict[str, Any]:
-        ctl, target = resolve(rt, actor, sn, f"power_{body.action}")
+        ctl, target = resolve(actor, sn, f"power_{body.action}")
         op = {
             "on": ctl.power_on,
             "off": ctl.power_off,
@@ -101,16 +100,16 @@ def router(lookup: Lookup | None = None) -> APIRouter:
         }
 
     @r.get("/admin/bmc/{sn}/boot")
-    async def get_boot(sn: str, actor: AdminActor, rt: RuntimeDep) -> dict[str, Any]:
-        ctl, target = resolve(rt, actor, sn, "get_boot_device")
+    async def get_boot(sn: str, actor: str = Depends(auth)) -> dict[str, Any]:
+        ctl, target = resolve(actor, sn, "get_boot_device")
         s = await ctl.get_boot_device(target, actor=actor)
         return {"sn": sn, "bmc": target.name, **_boot(s)}
 
     @r.post("/admin/bmc/{sn}/boot")
     async def set_boot(
-        sn: str, body: BootRequest, actor: AdminActor, rt: RuntimeDep
+        sn: str, body: BootRequest, actor: str = Depends(auth)
     ) -> dict[str, Any]:
-        ctl, target = resolve(rt, actor, sn, "set_boot_device")
+        ctl, target = resolve(actor, sn, "set_boot_device")
         s = await ctl.set_boot_device(target, body.device, body.persistent, body.uefi, actor=actor)
         return {"sn": sn, "bmc": target.name, **_boot(s)}
 

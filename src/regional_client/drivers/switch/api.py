@@ -11,50 +11,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from regional_client.api.deps import AdminActor, RuntimeDep
-from regional_client.core.errors import NotFound
+from regional_client.api.auth import AdminAuth
+from regional_client.core.audit import Audit
 from regional_client.drivers.switch.manager import SwitchManager
 
 
-def _manager(rt: Any) -> SwitchManager:
-    mgr = rt.services.get("switch")
-    if mgr is None:
-        raise NotFound("switch automation is not enabled")
-    return mgr  # type: ignore[no-any-return]
-
-
-def router() -> APIRouter:
+def router(mgr: SwitchManager, auth: AdminAuth, audit: Audit) -> APIRouter:
     r = APIRouter(tags=["switch"])
 
     @r.get("/admin/switch/ports")
     async def list_ports(
-        actor: AdminActor, rt: RuntimeDep, switch: str | None = Query(None, max_length=63)
+        switch: str | None = Query(None, max_length=63), actor: str = Depends(auth)
     ) -> dict[str, Any]:
-        mgr = _manager(rt)
         name = mgr.entry(switch).name
         try:
             ports = await mgr.list_ports(name)
         except Exception as exc:
-            rt.audit.record(actor, "switch.ports.list", name, result=str(exc))
+            audit.record(actor, "switch.ports.list", name, result=str(exc))
             raise
-        rt.audit.record(actor, "switch.ports.list", name, count=len(ports))
+        audit.record(actor, "switch.ports.list", name, count=len(ports))
         return {"switch": name, "ports": [p.to_dict() for p in ports]}
 
     @r.get("/admin/switch/port/{port:path}")
     async def port_status(
-        port: str, actor: AdminActor, rt: RuntimeDep,
-        switch: str | None = Query(None, max_length=63),
+        port: str, switch: str | None = Query(None, max_length=63),
+        actor: str = Depends(auth),
     ) -> dict[str, Any]:  # fmt: skip
-        mgr = _manager(rt)
         name = mgr.entry(switch).name
         try:
             st = await mgr.port_status(port, name)
         except Exception as exc:
-            rt.audit.record(actor, "switch.port.show", f"{name}/{port[:64]}", result=str(exc))
+            audit.record(actor, "switch.port.show", f"{name}/{port[:64]}", result=str(exc))
             raise
-        rt.audit.record(actor, "switch.port.show", f"{name}/{st.port}")
+        audit.record(actor, "switch.port.show", f"{name}/{st.port}")
         remembered = mgr.remembered.get((name, st.port))
         return {
             "switch": name,
