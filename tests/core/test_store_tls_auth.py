@@ -5,20 +5,28 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import json
 import os
 import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from regional_client.core.errors import StoreError
+from regional_client.config import config_from_dict
+from regional_client.config.secretbox import SecretBox, generate_key, write_key_file
+from regional_client.core.errors import ConfigError, StoreError
+from regional_client.daemon.server import RegionalClient
 from regional_client.store.etcd import EtcdStore
+from tests.helpers.cli import run_cli
 from tests.helpers.etcd import EtcdProcess, free_port
+from tests.helpers.regional import wait_until
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -140,3 +148,61 @@ async def _first_watched(store: EtcdStore, prefix: str) -> tuple[str, object]:
         raise AssertionError("watch ended")
 
     return await asyncio.wait_for(first(), 10)
+
+
+async def test_enc_etcd_password_starts_the_service(own_etcd: EtcdProcess, tmp_path: Path) -> None:
+    """An ``enc:`` etcd password (encrypted with the secrets key) is opened before the store
+    connects: the service starts against an etcd with auth on, and the CLI connects too."""
+    ep = own_etcd.endpoint
+    env = {"PATH": os.environ["PATH"], "ETCDCTL_API": "3"}
+
+    def ctl(*args: str, stdin: str | None = None) -> None:
+        subprocess.run(["etcdctl", f"--endpoints={ep}", *args], input=stdin, text=True,
+                       env=env, check=True, capture_output=True)  # fmt: skip
+
+    ctl("user", "add", "root", "--interactive=false", stdin="rootpw\n")
+    ctl("user", "add", "rc", "--interactive=false", stdin="rc-secret\n")
+    ctl("role", "add", "rc")
+    ctl("role", "grant-permission", "rc", "--prefix=true", "readwrite", "/os/")
+    ctl("user", "grant-role", "rc", "rc")
+    ctl("auth", "enable")
+    key_file = tmp_path / "secret.key"
+    write_key_file(key_file, generate_key())
+    box = SecretBox(key_file.read_text())
+    data = {
+        "idc": "encdc",
+        "api_port": 0,
+        "state_dir": str(tmp_path / "state"),
+        "api": {"listen_addr": "127.0.0.1"},
+        "etcd": {"endpoints": [ep], "username": "rc", "password": box.encrypt("rc-secret")},
+        "secrets": {"key_file": str(key_file)},
+        "logging": {"file": str(tmp_path / "rc.log"), "stderr": False},
+        "dhcp": {"enabled": False},
+        "tftp": {"enabled": False},
+        "http_boot": {"enabled": False},
+        "bmc": {"enabled": False},
+    }
+    assert "rc-secret" not in json.dumps(data)
+    rc = RegionalClient(config_from_dict(data, env={}))
+    core = (await rc.start()).core
+    try:
+        await core.store.put(core.keys.task("ENC1"), {"sn": "ENC1", "mac": "52:54:00:00:0e:01"})
+        await wait_until(lambda: core.cache.get_task("ENC1"))
+        async with httpx.AsyncClient() as http:
+            health = (await http.get(f"http://127.0.0.1:{rc.api_port}/api/v1/health")).json()
+        assert health["etcd"]["reachable"], health
+        cfg_file = tmp_path / "rc.yaml"
+        cfg_file.write_text(yaml.safe_dump(data))
+        out = run_cli("task", "list", "-c", str(cfg_file), "--json")
+        assert out.returncode == 0, out.stderr
+        assert [t["sn"] for t in json.loads(out.stdout)] == ["ENC1"]
+    finally:
+        await rc.stop()
+    # The same config without the key cannot open the password: a clear error, no start.
+    no_key = {**data, "secrets": {"key_file": None}, "state_dir": str(tmp_path / "other")}
+    other = RegionalClient(config_from_dict(no_key, env={}))
+    try:
+        with pytest.raises(ConfigError, match="no secret key"):
+            await other.start()
+    finally:
+        await other.stop()

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from regional_client.config import Config, load_config
+from regional_client.config.secretbox import SecretBox
 from regional_client.core.errors import StoreError
 from regional_client.store.embedded import read_endpoint
 from regional_client.store.etcd import EtcdStore
@@ -30,15 +31,7 @@ async def open_store(cfg: Config) -> EtcdStore:
                 f"{cfg.state_dir} (start 'regional-client run' with the same config first)"
             )
         endpoints = [ep]
-    store = EtcdStore(
-        endpoints,
-        username=cfg.etcd.username,
-        password=cfg.etcd.password if not (cfg.etcd.password or "").startswith("enc:") else None,
-        ca_cert=cfg.etcd.ca_cert,
-        cert_file=cfg.etcd.cert_file,
-        key_file=cfg.etcd.key_file,
-        dial_timeout=cfg.etcd.dial_timeout,
-        request_timeout=cfg.etcd.request_timeout,
-    )
+    box = SecretBox.from_config(cfg.secrets, Path(cfg.state_dir))
+    store = EtcdStore.from_config(cfg.etcd, endpoints, box.decrypt)
     await store.connect()
     return store

@@ -41,7 +41,7 @@ class Health:
             applied = c.cache.revision
             return {
                 "reachable": True,
-                "revision": await c.store.revision(),
+                "revision": await c.store.revision(c.keys.root),
                 "cache_revision": applied,
                 "revision_lag": max(0, newest - applied),
             }

@@ -84,16 +84,7 @@ class RegionalClient:
             e = cfg.etcd.embedded
             self.etcd = EmbeddedEtcd(state, e.binary, e.client_port, e.peer_port, e.restart_backoff)
             endpoints = [await self.etcd.start()]
-        store = self._store = EtcdStore(
-            endpoints,
-            username=cfg.etcd.username,
-            password=box.decrypt(cfg.etcd.password) if cfg.etcd.password else None,
-            ca_cert=cfg.etcd.ca_cert,
-            cert_file=cfg.etcd.cert_file,
-            key_file=cfg.etcd.key_file,
-            dial_timeout=cfg.etcd.dial_timeout,
-            request_timeout=cfg.etcd.request_timeout,
-        )
+        store = self._store = EtcdStore.from_config(cfg.etcd, endpoints, box.decrypt)
         await store.connect()
         return store, endpoints
 

@@ -33,6 +33,7 @@ import grpc
 from aetcd import exceptions as aexc
 from aetcd import rpc
 
+from regional_client.config.etcd import EtcdConfig
 from regional_client.core.errors import Conflict, StoreError
 from regional_client.core.logs import get_logger
 from regional_client.store.watch_thread import Compacted, ThreadWatch
@@ -201,6 +202,23 @@ class EtcdStore:
 
     # ----- connection -------------------------------------------------------------------------
 
+
+    @classmethod
+    def from_config(
+        cls, cfg: EtcdConfig, endpoints: list[str], decrypt: Callable[[str], str]
+    ) -> EtcdStore:
+        """A store for the ``etcd:`` section (``endpoints`` resolved by the caller: the
+        embedded etcd's when none are configured); ``decrypt`` opens an ``enc:`` password."""
+        return cls(
+            endpoints,
+            username=cfg.username,
+            password=decrypt(cfg.password) if cfg.password else None,
+            ca_cert=cfg.ca_cert,
+            cert_file=cfg.cert_file,
+            key_file=cfg.key_file,
+            dial_timeout=cfg.dial_timeout,
+            request_timeout=cfg.request_timeout,
+        )
     def _credentials(self) -> grpc.ChannelCredentials | None:
         ca, cert, key = self._tls
         if ca is None and cert is None:
@@ -302,12 +320,13 @@ class EtcdStore:
         r = await self._call(lambda c: c.get_prefix(prefix.encode()))
         return [_kv(kv) for kv in r], r.header.revision
 
-    async def revision(self) -> int:
-        """The store's current revision."""
+    async def revision(self, key: str = "/os/") -> int:
+        """The store's current revision, read with a count-only range of ``key`` (a key the
+        client may read: an etcd user limited to ``/os/`` is refused anything else)."""
 
         async def op(c: _Client) -> int:
             r = await c.kvstub.Range(
-                rpc.RangeRequest(key=b"\0", limit=1, count_only=True),
+                rpc.RangeRequest(key=key.encode(), limit=1, count_only=True),
                 timeout=c._timeout,
                 metadata=c.metadata,
             )
