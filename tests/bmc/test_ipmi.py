@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from regional_client.core.errors import BmcError, DriverAuthError, DriverTimeout
-from regional_client.drivers.bmc import registry
 from regional_client.drivers.bmc.base import BootDevice, BootSetting, PowerState
 from regional_client.drivers.bmc.ipmi import IpmiDriver
+from regional_client.drivers.registry import BMC_DRIVERS
 from regional_rack.ipmi_sim import SimBmc
 from tests.bmc.conftest import PASSWORD, ipmi_target
 
@@ -259,8 +259,8 @@ class _CountingIpmi(IpmiDriver):
 
 
 async def test_concurrency_cap(make_harness, sim_bmcs: list[SimBmc], monkeypatch) -> None:
-    monkeypatch.setitem(registry.BUILTIN, "counting", f"{__name__}:_CountingIpmi")
-    monkeypatch.setattr(registry, "_cache", {})
+    monkeypatch.setitem(BMC_DRIVERS.builtin, "counting", f"{__name__}:_CountingIpmi")
+    monkeypatch.setattr(BMC_DRIVERS, "_cache", {})
     h = make_harness(max_concurrent=2)
     targets = [
         ipmi_target(b, sn=f"SN{i}").__class__(

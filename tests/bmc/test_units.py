@@ -15,7 +15,6 @@ from regional_client.core.errors import (
 )
 from regional_client.core.metrics import Metrics
 from regional_client.drivers.bmc import redfish_model as rm
-from regional_client.drivers.bmc import registry
 from regional_client.drivers.bmc.base import BootDevice, BootSetting, PowerState
 from regional_client.drivers.bmc.controller import BmcController, boot_honoured
 from regional_client.drivers.bmc.ipmi import (
@@ -26,6 +25,7 @@ from regional_client.drivers.bmc.ipmi import (
     parse_power_status,
 )
 from regional_client.drivers.bmc.redfish import RedfishDriver
+from regional_client.drivers.registry import BMC_DRIVERS
 
 
 def test_parse_power_and_boot_flags() -> None:
@@ -106,10 +106,10 @@ def test_redfish_model() -> None:
 
 
 def test_registry() -> None:
-    assert registry.get_driver_class("ipmi") is IpmiDriver
-    assert registry.get_driver_class("redfish") is RedfishDriver
+    assert BMC_DRIVERS.get("ipmi") is IpmiDriver
+    assert BMC_DRIVERS.get("redfish") is RedfishDriver
     with pytest.raises(ConfigError, match="unknown BMC type 'snmp'"):
-        registry.get_driver_class("snmp")
+        BMC_DRIVERS.get("snmp")
 
 
 @pytest.mark.parametrize(

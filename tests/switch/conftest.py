@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from regional_client.drivers.registry import SWITCH_DRIVERS
 from regional_client.drivers.switch.base import ConnectionParams
-from regional_client.drivers.switch.registry import driver_class
 from regional_rack.switch_sim import SimSwitch, start_switches
 
 VENDORS = ["cisco_ios", "huawei_vrp", "h3c_comware"]
@@ -39,6 +39,6 @@ async def sim(request: pytest.FixtureRequest) -> AsyncIterator[SimSwitch]:
 
 @pytest.fixture
 async def driver(sim: SimSwitch):  # type: ignore[no-untyped-def]
-    d = driver_class(sim.vendor)(params_for(sim))
+    d = SWITCH_DRIVERS.get(sim.vendor)(params_for(sim))
     yield d
     await d.disconnect()

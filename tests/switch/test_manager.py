@@ -19,9 +19,9 @@ from regional_client.core.errors import (
     ValidationError,
 )
 from regional_client.core.metrics import Metrics
+from regional_client.drivers.registry import SWITCH_DRIVERS
 from regional_client.drivers.switch.base import PortConfig
 from regional_client.drivers.switch.manager import SwitchManager
-from regional_client.drivers.switch.registry import driver_class
 from regional_rack.switch_sim import SimSwitch, start_switches
 from tests.switch.conftest import SERVER_MAC, sent_lines
 from tests.switch.test_ssh_drivers import PORT, expected_sequence
@@ -71,7 +71,7 @@ async def test_install_vlan_then_restore_exact_sequence(
     find, show = full[len(setup)], full[len(setup) + 1]
     conf100 = full[len(setup) + 2 : full.index(show, len(setup) + 2)]
     conf1 = [x.replace(" 100", " 1") for x in conf100]
-    clear = driver_class(sim.vendor).profile.clear_description  # type: ignore[attr-defined]
+    clear = SWITCH_DRIVERS.get(sim.vendor).profile.clear_description  # type: ignore[attr-defined]
     conf1.insert(next(i for i, x in enumerate(conf1) if x.endswith(" 1")) + 1, clear)
     assert sent_lines(sim) == [
         *setup, find, show, logout,
@@ -271,14 +271,14 @@ async def test_snmp_only_switch_takes_no_changes(sim: SimSwitch) -> None:
 
 
 def test_registry_names_and_aliases() -> None:
-    from regional_client.drivers.switch import registry
+    from regional_client.drivers.registry import SWITCH_DRIVERS as reg
 
-    assert {"cisco_ios", "huawei_vrp", "h3c_comware", "arista_eos"} <= set(registry.available())
+    assert {"cisco_ios", "huawei_vrp", "h3c_comware", "arista_eos"} <= set(reg.available())
     for alias, name in [("Cisco", "cisco_ios"), ("huawei", "huawei_vrp"), ("H3C", "h3c_comware"),
                         ("hp_comware", "h3c_comware"), ("arista", "arista_eos")]:  # fmt: skip
-        assert registry.driver_class(alias) is registry.driver_class(name)
-        assert registry.driver_class(alias).vendor == name
-    assert registry.naming_rules("cisco").types["gi"] == "GigabitEthernet"
+        assert reg.get(alias) is reg.get(name)
+        assert reg.get(alias).vendor == name
+    assert reg.get("cisco").naming.types["gi"] == "GigabitEthernet"
 
 
 async def test_same_port_three_times_keeps_order(sim: SimSwitch, manager: SwitchManager) -> None:

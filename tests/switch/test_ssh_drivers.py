@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from regional_client.core.errors import CommandFailed, DriverAuthError, ValidationError
+from regional_client.drivers.registry import SWITCH_DRIVERS
 from regional_client.drivers.switch.base import PortChange, PortConfig, SwitchDriver
-from regional_client.drivers.switch.registry import driver_class
 from regional_rack.switch_sim import SimSwitch
 from tests.switch.conftest import SERVER_MAC, params_for, sent_lines
 
@@ -60,7 +60,7 @@ def expected_sequence(vendor: str) -> list[str]:
 
 
 async def test_find_set_readback_restore_exact_sequence(sim: SimSwitch) -> None:
-    drv = driver_class(sim.vendor)(params_for(sim))
+    drv = SWITCH_DRIVERS.get(sim.vendor)(params_for(sim))
     await drv.connect()
     loc = await drv.find_port_by_mac(SERVER_MAC)
     assert loc is not None and loc.port == PORT[sim.vendor]
@@ -130,7 +130,7 @@ async def test_bad_password(sim: SimSwitch) -> None:
     p = params_for(sim)
     p.password = "wrong"
     with pytest.raises(DriverAuthError):
-        await driver_class(sim.vendor)(p).connect()
+        await SWITCH_DRIVERS.get(sim.vendor)(p).connect()
     assert sim.commands == []
 
 

@@ -54,7 +54,7 @@ from regional_client.drivers.bmc.base import (
     PowerState,
     SystemInfo,
 )
-from regional_client.drivers.bmc.registry import get_driver_class
+from regional_client.drivers.registry import BMC_DRIVERS
 
 T = TypeVar("T")
 _HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
@@ -137,7 +137,7 @@ class BmcController:
             raise ValidationError(f"{where}: no BMC address (bmc.ip)", sn=sn)
         _check_host(host, where, sn)
         btype = str(bmc.get("type") or self.config.protocol).lower()
-        get_driver_class(btype)  # unknown type: ConfigError naming it
+        BMC_DRIVERS.get(btype)  # unknown type: ConfigError naming it
         username = str(bmc.get("username") or self.config.default_username)
         if not _USER_RE.match(username):
             raise ValidationError(f"{where}: invalid BMC username", sn=sn)
@@ -170,7 +170,7 @@ class BmcController:
         if drv is not None:
             self._drivers.move_to_end(key)
             return drv
-        cls = get_driver_class(target.type)
+        cls = BMC_DRIVERS.get(target.type)
         options = getattr(self.config, target.type, None)
         drv = cls(target, options, self.config.timeout)
         self._drivers[key] = drv

@@ -33,6 +33,7 @@ from regional_client.core.errors import (
 )
 from regional_client.core.logs import get_logger
 from regional_client.core.metrics import Metrics
+from regional_client.drivers.registry import SWITCH_DRIVERS
 from regional_client.drivers.switch import validate
 from regional_client.drivers.switch.base import (
     ConnectionParams,
@@ -42,7 +43,6 @@ from regional_client.drivers.switch.base import (
     SwitchDriver,
 )
 from regional_client.drivers.switch.batch import Batch, ChangeRequest, restore_request, run_batch
-from regional_client.drivers.switch.registry import canonical_vendor, driver_class
 from regional_client.drivers.switch.report import ChangeResult, PortLocation, Reporter
 
 Decrypt = Callable[[str], str]
@@ -98,7 +98,7 @@ class SwitchManager:
         return self.decrypt(value)
 
     def _build(self, entry: SwitchEntry) -> _Switch:
-        cls = driver_class(entry.vendor_name)
+        cls = SWITCH_DRIVERS.get(entry.vendor_name)
         key = f"switch.inventory[{entry.name}]"
         params = ConnectionParams(
             host=entry.host,
@@ -442,4 +442,4 @@ class SwitchManager:
             await drv.disconnect()
 
 
-__all__ = ["ChangeResult", "PortLocation", "SwitchManager", "canonical_vendor"]
+__all__ = ["ChangeResult", "PortLocation", "SwitchManager"]
