@@ -1,2 +1,2 @@
 """The agent protocol (SPEC §5): ``service`` (logic over the cache and store), ``progress``
-(coalescing), ``tokens`` (everything about agent tokens), ``http`` (the FastAPI routes)."""
+(coalescing), ``http`` (the FastAPI routes). Agent tokens: :mod:`regional_client.core.tokens`."""

@@ -15,11 +15,11 @@ import asyncio
 from typing import Any, Literal
 
 from regional_client.agentapi.progress import ProgressCoalescer
-from regional_client.agentapi.tokens import check_agent_token, new_token
 from regional_client.core.audit import Audit
 from regional_client.core.errors import AuthError, NotFound, ValidationError
 from regional_client.core.ids import normalize_mac
 from regional_client.core.logs import get_logger
+from regional_client.core.tokens import check_agent_token, new_token
 from regional_client.model import ACTIVE, Event, OperationResult, Status, Task, now_iso
 from regional_client.model.states import FINAL
 from regional_client.store.etcd import KV, EtcdStore

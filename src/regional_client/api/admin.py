@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from regional_client.agentapi.tokens import redact_task
 from regional_client.api.auth import AdminAuth
 from regional_client.core.audit import Audit
 from regional_client.core.errors import NotFound
 from regional_client.core.ids import check_sn
+from regional_client.core.tokens import redact_task
 from regional_client.model import Task
 from regional_client.tasks.audit_trail import AuditTrail
 from regional_client.tasks.cache import Cache

@@ -17,12 +17,10 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from regional_client import __version__
-from regional_client.agentapi import http as agent_http
 from regional_client.core.errors import ProvisionError
 from regional_client.core.metrics import CONTENT_TYPE_LATEST, Metrics
 
 if TYPE_CHECKING:
-    from regional_client.agentapi.service import AgentService
     from regional_client.daemon.health import Health
 
 API_PREFIX = "/api/v1"
@@ -95,13 +93,12 @@ def _health_router(health: Health | None, metrics: Metrics) -> APIRouter:
 def create_app(
     metrics: Metrics,
     *,
-    agent: AgentService | None = None,
     health: Health | None = None,
     routers: Sequence[APIRouter] = (),
     root_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
-    """The API: agent routes (when an agent service is given), health and metrics, the admin
-    ``routers`` under ``/api/v1`` and the ``root_routers`` (HTTP boot) at the root."""
+    """The API: health and metrics, the ``routers`` (agent and admin) under ``/api/v1`` and the
+    ``root_routers`` (HTTP boot) at the root."""
     app = FastAPI(
         title="LPMOS Regional Client",
         version=__version__,
@@ -123,8 +120,6 @@ def create_app(
             {"error": "invalid_request", "message": _validation_message(exc)}, status_code=422
         )
 
-    if agent is not None:
-        app.include_router(agent_http.router(agent), prefix=API_PREFIX)
     app.include_router(_health_router(health, metrics), prefix=API_PREFIX)
     for r in routers:
         app.include_router(r, prefix=API_PREFIX)

@@ -6,8 +6,8 @@ import argparse
 import getpass
 import sys
 
-from regional_client.agentapi.tokens import new_token
 from regional_client.api.auth import hash_token
+from regional_client.core.tokens import new_token
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from regional_client.agentapi import http as agent_http
 from regional_client.agentapi.service import AgentService
 from regional_client.api.app import create_app
 from regional_client.api.auth import AdminAuth
@@ -143,9 +144,8 @@ class RegionalClient:
         core = services.core
         app = create_app(
             core.metrics,
-            agent=core.agent,
             health=Health(core, services.health_checks),
-            routers=services.routers,
+            routers=(agent_http.router(core.agent), *services.routers),
             root_routers=services.root_routers,
         )
         conf = uvicorn.Config(

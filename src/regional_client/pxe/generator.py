@@ -33,8 +33,8 @@ from typing import Any
 
 import jinja2
 
-from regional_client.agentapi import tokens
 from regional_client.config import Config, PxeConfig
+from regional_client.core import tokens
 from regional_client.core.errors import ConfigError, NotFound, ValidationError
 from regional_client.core.ids import normalize_mac
 from regional_client.core.logs import StructLogger, get_logger

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regional_client.agentapi import tokens
+from regional_client.core import tokens
 from regional_client.core.errors import ForbiddenError, ValidationError
 from regional_client.core.ids import check_sn, normalize_mac
 from regional_client.tftp.paths import normalize_name
