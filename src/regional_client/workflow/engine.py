@@ -569,10 +569,7 @@ class Workflow:
             if t.status != Status.INSTALLING or t.owner != dead:
                 raise Aborted
             t.owner = self.instance_id
-            t.history.append(
-                {"at": now_iso(), "from": "installing", "to": "installing",
-                 "by": self.instance_id, "reason": f"taken over from {dead}"}
-            )  # fmt: skip
+            t.transition(Event.ADOPT, self.instance_id, f"taken over from {dead}")
 
         try:
             await self._update(sn, fn)
