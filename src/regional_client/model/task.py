@@ -70,9 +70,12 @@ class HardwareScript(_Open):
     timeout: int = Field(600, ge=1)
 
 
+StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
+
+
 class Step(_Open):
     name: str
-    status: Literal["pending", "running", "done", "failed", "skipped"] = "pending"
+    status: StepStatus = "pending"
     attempts: int = 0
     started_at: str | None = None
     finished_at: str | None = None

@@ -28,21 +28,18 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from regional_client.config.workflow import WorkflowConfig
-from regional_client.core.errors import (
-    InvalidTransition,
-    NotFound,
-    ProvisionError,
-    StepFailed,
-    ValidationError,
-)
+from regional_client.core.audit import Audit
+from regional_client.core.errors import InvalidTransition, ProvisionError, StepFailed
 from regional_client.core.logs import get_logger
 from regional_client.core.metrics import Metrics
-from regional_client.model import ACTIVE, Event, Status, Step, Task, now_iso
+from regional_client.model import Event, Status, Step, Task, now_iso
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
 from regional_client.tasks.boot_activity import BootActivity
 from regional_client.tasks.cache import Cache, CacheEvent
 from regional_client.workflow.devices import Devices
+from regional_client.workflow.record import Recorder
+from regional_client.workflow.stop import Aborted, Shutdown
 
 log = get_logger("workflow")
 
@@ -55,14 +52,6 @@ def same_vlans(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all((a.get(k) or None) == (b.get(k) or None) for k in key)
 
 
-class Aborted(Exception):
-    """The task left our hands (deleted, failed elsewhere, taken over): stop quietly."""
-
-
-class Shutdown(Exception):
-    """The process is stopping: leave the task resumable."""
-
-
 class Workflow:
     def __init__(
         self,
@@ -72,7 +61,7 @@ class Workflow:
         cache: Cache,
         devices: Devices,
         metrics: Metrics,
-        audit: Any,
+        audit: Audit,
         instance_id: str,
         ensure_token: Callable[[str], Awaitable[str]],
         boot_activity: BootActivity | None = None,
@@ -102,6 +91,7 @@ class Workflow:
             "regional_client_step_failures_total", "Workflow steps that gave up", ["step"]
         )
         self._idc = metrics.idc
+        self.record = Recorder(store, keys, cache, audit, instance_id)
 
     # ----- lifecycle ------------------------------------------------------------------------
 
@@ -236,7 +226,7 @@ class Workflow:
             t.progress.message = "claimed"
 
         try:
-            task = await self._update(sn, fn)
+            task = await self.record.update(sn, fn)
         except Aborted:
             return None
         self.audit.record(self.instance_id, "task.claim", sn, sn=sn)
@@ -251,7 +241,7 @@ class Workflow:
             "power": self._power, "agent": self._agent, "cleanup": self._cleanup,
         }  # fmt: skip
         for name in STEPS:
-            task = self._current(sn)
+            task = self.record.current(sn)
             step = task.step(name)
             if step is not None and step.status in ("done", "skipped"):
                 continue
@@ -277,19 +267,19 @@ class Workflow:
             if self._stopping:
                 raise Shutdown
             attempt += 1
-            await self._mark(sn, name, "running")
+            await self.record.mark(sn, name, "running")
             try:
                 if timeout:
-                    await asyncio.wait_for(fn(self._current(sn)), timeout)
+                    await asyncio.wait_for(fn(self.record.current(sn)), timeout)
                 else:
-                    await fn(self._current(sn))
+                    await fn(self.record.current(sn))
             except (Aborted, Shutdown, asyncio.CancelledError):
                 raise
             except (TimeoutError, ProvisionError) as e:
                 cause = f"timed out after {timeout:g}s" if isinstance(e, TimeoutError) else str(e)
                 if isinstance(e, StepFailed) or attempt > retries:
                     self._step_failures.labels(self._idc, name).inc()
-                    await self._mark(sn, name, "failed", error=cause)
+                    await self.record.mark(sn, name, "failed", error=cause)
                     raise StepFailed(cause, step=name) from None
                 log.warning(
                     "step failed; retrying", action="step_retry", sn=sn, step=name,
@@ -298,71 +288,73 @@ class Workflow:
                 await asyncio.sleep(self.config.retry_backoff * 2 ** (attempt - 1))
                 continue
             self._step_seconds.labels(self._idc, name).observe(time.monotonic() - started)
-            step = self._current(sn).step(name)
+            step = self.record.current(sn).step(name)
             if step is None:
                 raise Aborted  # reset under us (failed, then retried): this run is stale
             if step.status == "running":
-                await self._mark(sn, name, "done")
+                await self.record.mark(sn, name, "done")
             return
 
     # ----- the steps ------------------------------------------------------------------------
 
     async def _switch(self, task: Task) -> None:
         if self.devices.switch is None:
-            return await self._skip(task.sn, "switch", "switch automation disabled")
+            return await self.record.skip(task.sn, "switch", "switch automation disabled")
         st = dict(task.workflow_state.get("switch") or {})
         if not st.get("port"):
             st["switch"], st["port"] = await self.devices.locate_port(task)
-            await self._set_state(task.sn, "switch", st)
+            await self.record.set_state(task.sn, "switch", st)
         cfg = self.devices.install_port_config(task, st["switch"])
-        await self._progress(task.sn, 5, f"switch {st['switch']} port {st['port']} → {cfg}")
+        await self.record.progress(task.sn, 5, f"switch {st['switch']} port {st['port']} → {cfg}")
         # Written before the change: a crash mid-change must still restore the port. The
         # previous config is read inside the change's own session (no extra session) and
         # recorded right after; if a crash loses it, cleanup falls back to the production VLAN.
         st["changed"] = True
-        await self._set_state(task.sn, "switch", st)
+        await self.record.set_state(task.sn, "switch", st)
         previous = await self.devices.set_port(st["switch"], st["port"], cfg, task.sn)
         if "previous" not in st and previous is not None and not same_vlans(previous, cfg):
             st["previous"] = previous
-            await self._set_state(task.sn, "switch", st)
+            await self.record.set_state(task.sn, "switch", st)
 
     async def _pxe(self, task: Task) -> None:
         if self.devices.pxe is None:
-            return await self._skip(task.sn, "pxe", "PXE config generation disabled")
-        await self._set_state(task.sn, "pxe", {"written": True})
+            return await self.record.skip(task.sn, "pxe", "PXE config generation disabled")
+        await self.record.set_state(task.sn, "pxe", {"written": True})
         await self.devices.pxe_write(task)
-        await self._progress(task.sn, 10, "PXE configuration written")
+        await self.record.progress(task.sn, 10, "PXE configuration written")
 
     async def _dhcp(self, task: Task) -> None:
         if self.devices.dhcp is None:
-            return await self._skip(task.sn, "dhcp", "DHCP disabled")
+            return await self.record.skip(task.sn, "dhcp", "DHCP disabled")
         if task.network.ip is None:
-            return await self._skip(task.sn, "dhcp", "no install IP: dynamic pool")
-        await self._set_state(task.sn, "dhcp", {"bound": str(task.network.ip)})
+            return await self.record.skip(task.sn, "dhcp", "no install IP: dynamic pool")
+        await self.record.set_state(task.sn, "dhcp", {"bound": str(task.network.ip)})
         await self.devices.dhcp_bind(task)
-        await self._progress(task.sn, 15, f"DHCP binding {task.mac} → {task.network.ip}")
+        await self.record.progress(task.sn, 15, f"DHCP binding {task.mac} → {task.network.ip}")
 
     async def _power(self, task: Task) -> None:
         if self.devices.bmc is None:
-            return await self._skip(task.sn, "power", "BMC control disabled: power on by hand")
+            why = "BMC control disabled: power on by hand"
+            return await self.record.skip(task.sn, "power", why)
         st = dict(task.workflow_state.get("power") or {})
         if st.get("intent") and not st.get("done"):
             # Interrupted between intent and confirmation: never reset twice.
             log.warning("power step interrupted; not repeating the reset", action="power_resume",
                         sn=task.sn)  # fmt: skip
             st.update(done=True, assumed=True, at=st.get("intent"))
-            await self._set_state(task.sn, "power", st)
+            await self.record.set_state(task.sn, "power", st)
             return
         if st.get("done"):
             return
         await self.devices.boot_device(task, "pxe", persistent=False)
         st["intent"] = now_iso()
-        await self._set_state(task.sn, "power", st)
+        await self.record.set_state(task.sn, "power", st)
         st["action"] = await self.devices.power_on_or_reset(task)
         st.update(done=True, at=now_iso(), deadline=time.time() + self.config.agent_timeout,
                   booted=time.time())  # fmt: skip
-        await self._set_state(task.sn, "power", st)
-        await self._progress(task.sn, 20, f"{st['action']} with PXE boot: waiting for the agent")
+        await self.record.set_state(task.sn, "power", st)
+        msg = f"{st['action']} with PXE boot: waiting for the agent"
+        await self.record.progress(task.sn, 20, msg)
 
     async def _agent(self, task: Task) -> None:
         """Wait until the agent has completed every operation (getNextOperation → reboot)."""
@@ -371,11 +363,11 @@ class Workflow:
         deadline = float(power.get("deadline") or time.time() + self.config.agent_timeout)
         if not power.get("deadline"):
             power["deadline"] = deadline
-            await self._set_state(sn, "power", power)
+            await self.record.set_state(sn, "power", power)
         ch = self._changed.setdefault(sn, asyncio.Event())
         try:
             while True:
-                task = self._current(sn)
+                task = self.record.current(sn)
                 if task.status == Status.FAILED and task.owner == self.instance_id:
                     await self._rollback_failed(task)  # the agent reported a failed operation
                     raise Aborted
@@ -438,17 +430,17 @@ class Workflow:
         log.warning(f"{short}: power cycling once more", action=action, sn=task.sn, reason=why)
         power["recycled"] = now_iso()
         power["recycle_reason"] = action
-        await self._set_state(task.sn, "power", power)
+        await self.record.set_state(task.sn, "power", power)
         await self.devices.boot_device(task, "pxe", persistent=False)
         await self.devices.power_cycle(task)
         power["deadline"] = time.time() + self.config.agent_timeout
         power["booted"] = time.time()
-        await self._set_state(task.sn, "power", power)
-        await self._progress(task.sn, 20, f"{short}: power cycled once more")
+        await self.record.set_state(task.sn, "power", power)
+        await self.record.progress(task.sn, 20, f"{short}: power cycled once more")
         return float(power["deadline"])
 
     async def _cleanup(self, task: Task) -> None:
-        await self._progress(task.sn, 95, "cleaning up")
+        await self.record.progress(task.sn, 95, "cleaning up")
         await self._undo(task, strict=True)
 
         def fn(t: Task) -> None:
@@ -460,8 +452,8 @@ class Workflow:
             if st is not None:
                 st.status, st.finished_at = "done", now_iso()
 
-        await self._update(task.sn, fn)
-        await self._mark_server(task.sn, "installed")
+        await self.record.update(task.sn, fn)
+        await self.record.mark_server(task.sn, "installed")
         self.audit.record(self.instance_id, "task.complete", task.sn, sn=task.sn)
         log.info("task completed", action="complete", sn=task.sn, mac=task.mac)
 
@@ -499,7 +491,7 @@ class Workflow:
         return errors
 
     async def _fail(self, sn: str, step: str, cause: str) -> None:
-        task = self._current(sn)
+        task = self.record.current(sn)
         errors = await self._undo(task, strict=False)
         error = f"step {step}: {cause}"
         if errors:
@@ -514,7 +506,7 @@ class Workflow:
             t.workflow_state = {} if not errors and step != "cleanup" else t.workflow_state
 
         with contextlib.suppress(Aborted, InvalidTransition):
-            await self._update(sn, fn)
+            await self.record.update(sn, fn)
         self.audit.record(self.instance_id, "task.fail", sn, result=error[:300], sn=sn)
         log.error("task failed", action="fail", sn=sn, step=step, error=error)
 
@@ -529,7 +521,7 @@ class Workflow:
                 t.workflow_state = {}
 
         with contextlib.suppress(Aborted):
-            await self._update(task.sn, fn)
+            await self.record.update(task.sn, fn)
         result = "ok" if not errors else "; ".join(errors)[:300]
         self.audit.record(self.instance_id, "task.rollback", task.sn, result=result, sn=task.sn)
 
@@ -572,98 +564,9 @@ class Workflow:
             t.transition(Event.ADOPT, self.instance_id, f"taken over from {dead}")
 
         try:
-            await self._update(sn, fn)
+            await self.record.update(sn, fn)
         except Aborted:
             return
         log.warning("took over task of a dead instance", action="takeover", sn=sn, owner=dead)
         if not self._busy(sn):
             self._spawn(sn)
-
-    # ----- etcd helpers ---------------------------------------------------------------------
-
-    def _current(self, sn: str) -> Task:
-        task = self.cache.get_task(sn)
-        if task is None:
-            raise Aborted
-        return task
-
-    async def _update(self, sn: str, change: Callable[[Task], None]) -> Task:
-        """CAS-apply ``change`` to the stored task (as a model) and to the cache."""
-        key = self.keys.task(sn)
-        out: dict[str, Task] = {}
-
-        def fn(old: dict[str, Any] | None) -> dict[str, Any]:
-            if old is None:
-                raise Aborted
-            t = Task.model_validate(old)
-            change(t)
-            t.updated_at = now_iso()
-            out["t"] = t
-            return t.to_json()
-
-        try:
-            kv = await self.store.update(key, fn)
-        except (NotFound, ValidationError):
-            raise Aborted from None
-        self.cache.apply_write(kv, key)
-        return out["t"]
-
-    async def _mark(self, sn: str, name: str, status: str, error: str | None = None) -> None:
-        def fn(t: Task) -> None:
-            if t.status not in ACTIVE or t.owner != self.instance_id:
-                raise Aborted
-            st = t.step(name)
-            if st is None:
-                st = Step(name=name)
-                t.steps.append(st)
-            st.status = status  # type: ignore[assignment]
-            if status == "running":
-                st.attempts += 1
-                st.started_at = now_iso()
-                st.error = None
-            else:
-                st.finished_at = now_iso()
-                st.error = error
-
-        await self._update(sn, fn)
-        if status != "running":
-            self.audit.record(self.instance_id, f"step.{name}", sn,
-                              result="ok" if not error else error[:300], sn=sn)  # fmt: skip
-
-    async def _skip(self, sn: str, name: str, why: str) -> None:
-        def fn(t: Task) -> None:
-            st = t.step(name)
-            if st is not None:
-                st.status, st.finished_at, st.error = "skipped", now_iso(), why
-
-        await self._update(sn, fn)
-
-    async def _set_state(self, sn: str, part: str, value: dict[str, Any]) -> None:
-        def fn(t: Task) -> None:
-            if t.status not in ACTIVE or t.owner != self.instance_id:
-                raise Aborted
-            t.workflow_state[part] = value
-
-        await self._update(sn, fn)
-
-    async def _progress(self, sn: str, percent: float, message: str) -> None:
-        def fn(t: Task) -> None:
-            t.progress.percent = percent
-            t.progress.message = message
-            t.progress.operation = None
-            t.progress.updated_at = now_iso()
-
-        await self._update(sn, fn)
-
-    async def _mark_server(self, sn: str, state: str) -> None:
-        key = self.keys.server(sn)
-
-        def fn(old: dict[str, Any] | None) -> dict[str, Any]:
-            rec = old or {"sn": sn, "first_seen": now_iso()}
-            rec["state"] = state
-            rec["last_seen"] = now_iso()
-            return rec
-
-        with contextlib.suppress(ProvisionError):
-            kv = await self.store.update(key, fn, create=True)
-            self.cache.apply_write(kv, key)
