@@ -55,7 +55,7 @@ class Devices:
         loc = await self._switch.find_port(task.mac, task.switch.name)
         return loc.switch, loc.port
 
-    def install_port_config(self, task: Task, switch: str) -> dict[str, Any]:
+    def install_port_config(self, task: Task, switch: str | None) -> dict[str, Any]:
         entry = self._switch.entry(switch)
         if task.switch.mode == "trunk":
             vlans = sorted(set(task.switch.vlans or [entry.install_vlan]))
@@ -65,7 +65,7 @@ class Devices:
         return {"mode": "access", "vlans": [vlan]}
 
     async def set_port(
-        self, switch: str, port: str, cfg: dict[str, Any], sn: str
+        self, switch: str | None, port: str | None, cfg: dict[str, Any], sn: str
     ) -> dict[str, Any] | None:
         """Apply (verified, rolled back on failure); returns the port's config before it."""
         from regional_client.drivers.switch.base import PortConfig
@@ -79,7 +79,7 @@ class Devices:
         result = await self._switch.configure(pc, switch=switch, port=port, actor=ACTOR, sn=sn)
         return dict(result.previous.to_dict()) if result is not None else None
 
-    async def production_port(self, switch: str, port: str, sn: str) -> None:
+    async def production_port(self, switch: str | None, port: str | None, sn: str) -> None:
         await self._switch.set_production_vlan(switch=switch, port=port, actor=ACTOR, sn=sn)
 
     # ----- PXE / DHCP ---------------------------------------------------------------------------

@@ -32,7 +32,18 @@ from regional_client.core.audit import Audit
 from regional_client.core.errors import InvalidTransition, ProvisionError, StepFailed
 from regional_client.core.logs import get_logger
 from regional_client.core.metrics import Metrics
-from regional_client.model import Event, Status, Step, Task, now_iso
+from regional_client.model import (
+    DhcpPart,
+    Event,
+    PowerPart,
+    PxePart,
+    Status,
+    Step,
+    SwitchPart,
+    Task,
+    WorkflowState,
+    now_iso,
+)
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
 from regional_client.tasks.boot_activity import BootActivity
@@ -99,7 +110,7 @@ class Workflow:
         self.cache.subscribe(self._on_event)
         for entry in list(self.cache.tasks.values()):
             t = entry.task
-            if t.status == Status.FAILED and t.owner == self.instance_id and t.workflow_state:
+            if t.status == Status.FAILED and t.owner == self.instance_id and t.workflow_state.any():
                 # Failed (e.g. by the agent) just before a crash, not yet rolled back: undo now.
                 self._background(self._rollback_failed(t))
             self._consider(t)
@@ -169,7 +180,7 @@ class Workflow:
         run = self._running.get(sn)
         if run is not None:
             run.cancel()
-        if previous is not None and previous.workflow_state:
+        if previous is not None and previous.workflow_state.any():
             self._background(self._cleanup_deleted(previous, run))
 
     # ----- one task -------------------------------------------------------------------------
@@ -219,7 +230,7 @@ class Workflow:
                 t.progress.message = "claimed: cleanup only"
                 return
             t.steps = [Step(name=s) for s in STEPS]
-            t.workflow_state = {}
+            t.workflow_state = WorkflowState()
             t.results = {}
             t.agent.reported_at = None
             t.progress.percent = 0
@@ -300,26 +311,26 @@ class Workflow:
     async def _switch(self, task: Task) -> None:
         if self.devices.switch is None:
             return await self.record.skip(task.sn, "switch", "switch automation disabled")
-        st = dict(task.workflow_state.get("switch") or {})
-        if not st.get("port"):
-            st["switch"], st["port"] = await self.devices.locate_port(task)
-            await self.record.set_state(task.sn, "switch", st)
-        cfg = self.devices.install_port_config(task, st["switch"])
-        await self.record.progress(task.sn, 5, f"switch {st['switch']} port {st['port']} → {cfg}")
+        st = (task.workflow_state.switch or SwitchPart()).model_copy()
+        if not st.port:
+            st.switch, st.port = await self.devices.locate_port(task)
+            await self.record.set_state(task.sn, st)
+        cfg = self.devices.install_port_config(task, st.switch)
+        await self.record.progress(task.sn, 5, f"switch {st.switch} port {st.port} → {cfg}")
         # Written before the change: a crash mid-change must still restore the port. The
         # previous config is read inside the change's own session (no extra session) and
         # recorded right after; if a crash loses it, cleanup falls back to the production VLAN.
-        st["changed"] = True
-        await self.record.set_state(task.sn, "switch", st)
-        previous = await self.devices.set_port(st["switch"], st["port"], cfg, task.sn)
-        if "previous" not in st and previous is not None and not same_vlans(previous, cfg):
-            st["previous"] = previous
-            await self.record.set_state(task.sn, "switch", st)
+        st.changed = True
+        await self.record.set_state(task.sn, st)
+        previous = await self.devices.set_port(st.switch, st.port, cfg, task.sn)
+        if st.previous is None and previous is not None and not same_vlans(previous, cfg):
+            st.previous = previous
+            await self.record.set_state(task.sn, st)
 
     async def _pxe(self, task: Task) -> None:
         if self.devices.pxe is None:
             return await self.record.skip(task.sn, "pxe", "PXE config generation disabled")
-        await self.record.set_state(task.sn, "pxe", {"written": True})
+        await self.record.set_state(task.sn, PxePart(written=True))
         await self.devices.pxe_write(task)
         await self.record.progress(task.sn, 10, "PXE configuration written")
 
@@ -328,7 +339,7 @@ class Workflow:
             return await self.record.skip(task.sn, "dhcp", "DHCP disabled")
         if task.network.ip is None:
             return await self.record.skip(task.sn, "dhcp", "no install IP: dynamic pool")
-        await self.record.set_state(task.sn, "dhcp", {"bound": str(task.network.ip)})
+        await self.record.set_state(task.sn, DhcpPart(bound=str(task.network.ip)))
         await self.devices.dhcp_bind(task)
         await self.record.progress(task.sn, 15, f"DHCP binding {task.mac} → {task.network.ip}")
 
@@ -336,34 +347,34 @@ class Workflow:
         if self.devices.bmc is None:
             why = "BMC control disabled: power on by hand"
             return await self.record.skip(task.sn, "power", why)
-        st = dict(task.workflow_state.get("power") or {})
-        if st.get("intent") and not st.get("done"):
+        st = (task.workflow_state.power or PowerPart()).model_copy()
+        if st.intent and not st.done:
             # Interrupted between intent and confirmation: never reset twice.
             log.warning("power step interrupted; not repeating the reset", action="power_resume",
                         sn=task.sn)  # fmt: skip
-            st.update(done=True, assumed=True, at=st.get("intent"))
-            await self.record.set_state(task.sn, "power", st)
+            st.done, st.assumed, st.at = True, True, st.intent
+            await self.record.set_state(task.sn, st)
             return
-        if st.get("done"):
+        if st.done:
             return
         await self.devices.boot_device(task, "pxe", persistent=False)
-        st["intent"] = now_iso()
-        await self.record.set_state(task.sn, "power", st)
-        st["action"] = await self.devices.power_on_or_reset(task)
-        st.update(done=True, at=now_iso(), deadline=time.time() + self.config.agent_timeout,
-                  booted=time.time())  # fmt: skip
-        await self.record.set_state(task.sn, "power", st)
-        msg = f"{st['action']} with PXE boot: waiting for the agent"
+        st.intent = now_iso()
+        await self.record.set_state(task.sn, st)
+        st.action = await self.devices.power_on_or_reset(task)
+        st.done, st.at = True, now_iso()
+        st.deadline, st.booted = time.time() + self.config.agent_timeout, time.time()
+        await self.record.set_state(task.sn, st)
+        msg = f"{st.action} with PXE boot: waiting for the agent"
         await self.record.progress(task.sn, 20, msg)
 
     async def _agent(self, task: Task) -> None:
         """Wait until the agent has completed every operation (getNextOperation → reboot)."""
         sn = task.sn
-        power = dict(task.workflow_state.get("power") or {})
-        deadline = float(power.get("deadline") or time.time() + self.config.agent_timeout)
-        if not power.get("deadline"):
-            power["deadline"] = deadline
-            await self.record.set_state(sn, "power", power)
+        power = (task.workflow_state.power or PowerPart()).model_copy()
+        deadline = float(power.deadline or time.time() + self.config.agent_timeout)
+        if not power.deadline:
+            power.deadline = deadline
+            await self.record.set_state(sn, power)
         ch = self._changed.setdefault(sn, asyncio.Event())
         try:
             while True:
@@ -391,27 +402,27 @@ class Workflow:
         finally:
             self._changed.pop(sn, None)
 
-    async def _agent_timeout(self, task: Task, power: dict[str, Any]) -> float:
+    async def _agent_timeout(self, task: Task, power: PowerPart) -> float:
         what = "report" if not task.agent.reported_at else "finish its operations"
         return await self._recycle(
             task, power, "agent_timeout", "agent silent",
             f"agent did not {what} within {self.config.agent_timeout:g}s",
         )  # fmt: skip
 
-    def _boot_quiet_for(self, task: Task, power: dict[str, Any]) -> float | None:
+    def _boot_quiet_for(self, task: Task, power: PowerPart) -> float | None:
         """Seconds the server has been quiet after network-boot activity since its last power
         action, when that exceeds ``boot_stall_timeout`` and its agent never reported."""
         limit = self.config.boot_stall_timeout
         if not limit or self.boot_activity is None or task.agent.reported_at:
             return None
         last = self.boot_activity.last(task.mac)
-        booted = float(power.get("booted") or 0)
+        booted = float(power.booted or 0)
         if last is None or not booted or last < booted:
             return None  # no activity seen since this boot began: only agent_timeout applies
         quiet = time.time() - last
         return quiet if quiet >= limit else None
 
-    async def _boot_stalled(self, task: Task, power: dict[str, Any], quiet: float) -> float:
+    async def _boot_stalled(self, task: Task, power: PowerPart, quiet: float) -> float:
         return await self._recycle(
             task, power, "boot_stalled", "boot stalled",
             f"the server network-booted, then stayed quiet for {quiet:.0f}s "
@@ -420,24 +431,23 @@ class Workflow:
         )  # fmt: skip
 
     async def _recycle(
-        self, task: Task, power: dict[str, Any], action: str, short: str, why: str
+        self, task: Task, power: PowerPart, action: str, short: str, why: str
     ) -> float:
         """The one extra power cycle a boot gets; after it (or without a BMC) the step fails."""
-        if power.get("recycled") or self.devices.bmc is None:
+        if power.recycled or self.devices.bmc is None:
             raise StepFailed(
-                f"{why} (after {'a second power cycle' if power.get('recycled') else 'power on'})"
+                f"{why} (after {'a second power cycle' if power.recycled else 'power on'})"
             )
         log.warning(f"{short}: power cycling once more", action=action, sn=task.sn, reason=why)
-        power["recycled"] = now_iso()
-        power["recycle_reason"] = action
-        await self.record.set_state(task.sn, "power", power)
+        power.recycled, power.recycle_reason = now_iso(), action
+        await self.record.set_state(task.sn, power)
         await self.devices.boot_device(task, "pxe", persistent=False)
         await self.devices.power_cycle(task)
-        power["deadline"] = time.time() + self.config.agent_timeout
-        power["booted"] = time.time()
-        await self.record.set_state(task.sn, "power", power)
+        deadline = time.time() + self.config.agent_timeout
+        power.deadline, power.booted = deadline, time.time()
+        await self.record.set_state(task.sn, power)
         await self.record.progress(task.sn, 20, f"{short}: power cycled once more")
-        return float(power["deadline"])
+        return deadline
 
     async def _cleanup(self, task: Task) -> None:
         await self.record.progress(task.sn, 95, "cleaning up")
@@ -473,21 +483,20 @@ class Workflow:
                     raise
                 errors.append(f"{what}: {e}")
 
-        if st.get("power") and self.devices.bmc is not None:
+        if st.power is not None and st.power.any() and self.devices.bmc is not None:
             await attempt("boot device disk", self.devices.boot_device(task, "disk", True))
-        if st.get("dhcp") and self.devices.dhcp is not None:
+        if st.dhcp is not None and st.dhcp.any() and self.devices.dhcp is not None:
             await attempt("dhcp binding", self.devices.dhcp_unbind(task.mac, task.sn))
-        if st.get("pxe") and self.devices.pxe is not None:
+        if st.pxe is not None and st.pxe.any() and self.devices.pxe is not None:
             await attempt("pxe config", self.devices.pxe_remove(task.mac))
-        sw = st.get("switch") or {}
-        if sw.get("changed") and self.devices.switch is not None:
-            if sw.get("previous"):
-                prev = sw["previous"]
+        sw = st.switch or SwitchPart()
+        if sw.changed and self.devices.switch is not None:
+            if sw.previous:
                 await attempt("switch port", self.devices.set_port(
-                    sw["switch"], sw["port"], prev, task.sn))  # fmt: skip
+                    sw.switch, sw.port, sw.previous, task.sn))  # fmt: skip
             else:
                 await attempt("switch port", self.devices.production_port(
-                    sw["switch"], sw["port"], task.sn))  # fmt: skip
+                    sw.switch, sw.port, task.sn))  # fmt: skip
         return errors
 
     async def _fail(self, sn: str, step: str, cause: str) -> None:
@@ -503,7 +512,8 @@ class Workflow:
             t.progress.message = f"failed at {step}"
             # Kept after a failed cleanup (the install is done): a retry runs cleanup again and
             # needs to know what to put back.
-            t.workflow_state = {} if not errors and step != "cleanup" else t.workflow_state
+            if not errors and step != "cleanup":
+                t.workflow_state = WorkflowState()
 
         with contextlib.suppress(Aborted, InvalidTransition):
             await self.record.update(sn, fn)
@@ -518,7 +528,7 @@ class Workflow:
             if errors:
                 t.error = f"{t.error or ''}; rollback incomplete: {'; '.join(errors)}"[:2000]
             elif not t.failed_in_cleanup_after_install():  # kept: a retry redoes cleanup only
-                t.workflow_state = {}
+                t.workflow_state = WorkflowState()
 
         with contextlib.suppress(Aborted):
             await self.record.update(task.sn, fn)

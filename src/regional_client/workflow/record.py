@@ -15,7 +15,7 @@ from typing import Any
 
 from regional_client.core.audit import Audit
 from regional_client.core.errors import NotFound, ProvisionError, ValidationError
-from regional_client.model import ACTIVE, Step, StepStatus, Task, now_iso
+from regional_client.model import ACTIVE, StatePart, Step, StepStatus, Task, now_iso
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
 from regional_client.tasks.cache import Cache
@@ -95,10 +95,12 @@ class Recorder:
 
         await self.update(sn, fn)
 
-    async def set_state(self, sn: str, part: str, value: dict[str, Any]) -> None:
+    async def set_state(self, sn: str, part: StatePart) -> None:
+        """Replace one part of ``workflow_state`` (the others are left as they are)."""
+
         def fn(t: Task) -> None:
             self._ours(t)
-            t.workflow_state[part] = value
+            t.workflow_state.put(part)
 
         await self.update(sn, fn)
 
