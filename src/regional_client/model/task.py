@@ -6,6 +6,7 @@ compare-and-swap update by the regional client must never drop them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
 from typing import Any, ClassVar, Literal
@@ -275,6 +276,31 @@ class Task(_Open):
             and cleanup.status == "failed"
             and self.workflow_state.any()
         )
+
+    def claim(self, by: str, steps: Sequence[str]) -> None:
+        """Approved → installing, owned by ``by``: a fresh attempt with ``steps`` pending; or,
+        when the last attempt installed the OS and failed in cleanup, that cleanup only (what
+        it must put back is kept)."""
+        installed = self.failed_in_cleanup_after_install()
+        self.transition(
+            Event.CLAIM, by, "claimed by regional client" + ("; cleanup only" if installed else "")
+        )
+        self.owner = by
+        self.claimed_at = now_iso()
+        self.error = None
+        if installed:
+            cleanup = self.step("cleanup")
+            assert cleanup is not None
+            cleanup.status, cleanup.error = "pending", None
+            cleanup.started_at = cleanup.finished_at = None
+            self.progress.message = "claimed: cleanup only"
+            return
+        self.steps = [Step(name=s) for s in steps]
+        self.workflow_state = WorkflowState()
+        self.results = {}
+        self.agent.reported_at = None
+        self.progress.percent = 0
+        self.progress.message = "claimed"
 
     def transition(self, event: Event, by: str, reason: str = "") -> None:
         to = next_status(self.status, event)

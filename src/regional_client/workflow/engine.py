@@ -1,22 +1,18 @@
-"""The install workflow (SPEC §4, the seed's "flow 1"), durable and resumable.
+"""The install workflow (SPEC §4, the seed's "flow 1"): scheduling, claims, the step loop,
+failure and rollback, takeover.
 
 An ``approved`` task of this IDC is claimed with a compare-and-swap to ``installing`` (owner =
-this instance), then the steps run in order: switch → pxe → dhcp → power → agent → cleanup.
+this instance); then the steps of :data:`~regional_client.workflow.steps.STEPS` run in order
+(switch → pxe → dhcp → power → agent → cleanup), each recorded in ``task.steps`` before and
+after it runs and retried with backoff within its timeout. What a step does, what it records
+first in ``task.workflow_state`` so that it can be undone, and how it undoes it, is in its
+module under ``steps/``; the compare-and-swap writes are in ``record.py``.
 
-Durability rules:
-
-* every step is recorded in ``task.steps`` (running, attempts, started/finished, error) before
-  and after it runs, and every device change is preceded by a write of what must be undone
-  (``task.workflow_state``: the port and its previous config, the power intent); so a restart
-  resumes at the first unfinished step and a failure knows exactly what to roll back;
-* a step that was interrupted is run again — each is idempotent — except the power reset: if
-  its intent was recorded but not its completion, it is taken as done (a second reset would be
-  noticed by the server); the agent timeout's single extra power cycle covers the case where it
-  had not happened;
-* a step that gives up (timeout, retries exhausted) fails the task with ``error`` naming the
-  step and cause, after undoing what earlier steps changed; deleting a task undoes the same.
-
-Tasks owned by an instance whose heartbeat has expired are taken over (CAS on ``owner``).
+A restart resumes each task it owns at its first unfinished step (steps are idempotent; the
+power reset is never sent twice: ``steps/power.py``). A step that gives up fails the task with
+``error = "step <name>: <cause>"`` after undoing what earlier steps changed; deleting a task
+undoes the same. Installing tasks whose owner has no live heartbeat are taken over (CAS on
+``owner``).
 """
 
 from __future__ import annotations
@@ -32,35 +28,17 @@ from regional_client.core.audit import Audit
 from regional_client.core.errors import InvalidTransition, ProvisionError, StepFailed
 from regional_client.core.logs import get_logger
 from regional_client.core.metrics import Metrics
-from regional_client.model import (
-    DhcpPart,
-    Event,
-    PowerPart,
-    PxePart,
-    Status,
-    Step,
-    SwitchPart,
-    Task,
-    WorkflowState,
-    now_iso,
-)
+from regional_client.model import Event, Status, Task, WorkflowState
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
 from regional_client.tasks.boot_activity import BootActivity
 from regional_client.tasks.cache import Cache, CacheEvent
+from regional_client.workflow import steps
 from regional_client.workflow.devices import Devices
 from regional_client.workflow.record import Recorder
 from regional_client.workflow.stop import Aborted, Shutdown
 
 log = get_logger("workflow")
-
-STEPS = ("switch", "pxe", "dhcp", "power", "agent", "cleanup")
-
-
-def same_vlans(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Two port configs put the port in the same VLANs (descriptions aside)."""
-    key = ("mode", "vlans", "native_vlan")
-    return all((a.get(k) or None) == (b.get(k) or None) for k in key)
 
 
 class Workflow:
@@ -78,18 +56,21 @@ class Workflow:
         boot_activity: BootActivity | None = None,
     ) -> None:
         self.config = config
-        self.boot_activity = boot_activity
         self.store = store
         self.keys = keys
         self.cache = cache
-        self.devices = devices
         self.audit = audit
         self.instance_id = instance_id
         self.ensure_token = ensure_token
+        self.record = Recorder(store, keys, cache, audit, instance_id)
+        self.ctx = steps.StepContext(
+            config, devices, self.record, audit, instance_id, steps.STEPS,
+            rollback_failed=self._rollback_failed, stopping=lambda: self._stopping,
+            boot_activity=boot_activity,
+        )  # fmt: skip
         self._slots = asyncio.Semaphore(config.max_concurrent_installs)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
-        self._changed: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._bg: list[asyncio.Task[None]] = []
         self._step_seconds = metrics.histogram(
@@ -102,7 +83,6 @@ class Workflow:
             "regional_client_step_failures_total", "Workflow steps that gave up", ["step"]
         )
         self._idc = metrics.idc
-        self.record = Recorder(store, keys, cache, audit, instance_id)
 
     # ----- lifecycle ------------------------------------------------------------------------
 
@@ -119,7 +99,7 @@ class Workflow:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let in-flight device calls finish (up to ``grace``); stay resumable."""
         self._stopping = True
-        for ev in self._changed.values():
+        for ev in self.ctx.wakeups.values():
             ev.set()
         for t in self._bg:
             t.cancel()
@@ -140,7 +120,7 @@ class Workflow:
     # ----- events ---------------------------------------------------------------------------
 
     def _on_event(self, ev: CacheEvent) -> None:
-        ch = self._changed.get(ev.sn)
+        ch = self.ctx.wakeups.get(ev.sn)
         if ch is not None:
             ch.set()
         if ev.type == "task_deleted":
@@ -207,71 +187,34 @@ class Workflow:
         if task.status == Status.INSTALLING and task.owner == self.instance_id:
             log.info("resuming task", action="resume", sn=sn, mac=task.mac)
             return task
-
-        def fn(t: Task) -> None:
-            if t.status != Status.APPROVED:
-                raise Aborted
-            installed = t.failed_in_cleanup_after_install()
-            t.transition(
-                Event.CLAIM,
-                self.instance_id,
-                "claimed by regional client" + ("; cleanup only" if installed else ""),
-            )
-            t.owner = self.instance_id
-            t.claimed_at = now_iso()
-            t.error = None
-            if installed:
-                # A retry after a failed cleanup: the OS is installed, the earlier steps' state
-                # (the port's previous config above all) is kept; only cleanup runs again.
-                cleanup = t.step("cleanup")
-                assert cleanup is not None
-                cleanup.status, cleanup.error = "pending", None
-                cleanup.started_at = cleanup.finished_at = None
-                t.progress.message = "claimed: cleanup only"
-                return
-            t.steps = [Step(name=s) for s in STEPS]
-            t.workflow_state = WorkflowState()
-            t.results = {}
-            t.agent.reported_at = None
-            t.progress.percent = 0
-            t.progress.message = "claimed"
-
         try:
-            task = await self.record.update(sn, fn)
+            task = await self.record.update(sn, self._claimed)
         except Aborted:
             return None
         self.audit.record(self.instance_id, "task.claim", sn, sn=sn)
         log.info("task claimed", action="claim", sn=sn, mac=task.mac)
         return task
 
+    def _claimed(self, t: Task) -> None:
+        if t.status != Status.APPROVED:
+            raise Aborted
+        t.claim(self.instance_id, steps.STEP_NAMES)
+
     async def _steps(self, task: Task) -> None:
         sn = task.sn
         await self.ensure_token(sn)
-        runners: dict[str, Callable[[Task], Awaitable[None]]] = {
-            "switch": self._switch, "pxe": self._pxe, "dhcp": self._dhcp,
-            "power": self._power, "agent": self._agent, "cleanup": self._cleanup,
-        }  # fmt: skip
-        for name in STEPS:
-            task = self.record.current(sn)
-            step = task.step(name)
-            if step is not None and step.status in ("done", "skipped"):
+        for step in steps.STEPS:
+            seen = self.record.current(sn).step(step.name)
+            if seen is not None and seen.status in ("done", "skipped"):
                 continue
             try:
-                await self._run_step(task, name, runners[name])
+                await self._run_step(sn, step)
             except StepFailed as e:
-                await self._fail(sn, name, e.message)
+                await self._fail(sn, step.name, e.message)
                 return
 
-    async def _run_step(self, task: Task, name: str, fn: Callable[[Task], Awaitable[None]]) -> None:
-        sn = task.sn
-        # Cleanup only puts things back: worth more patience than a step that changes them.
-        retries = {"agent": 0, "cleanup": self.config.step_retries + 2}.get(
-            name, self.config.step_retries
-        )
-        timeout = {
-            "power": self.config.power_timeout,
-            "agent": None,  # the agent step keeps its own deadline (persisted)
-        }.get(name, self.config.step_timeout)
+    async def _run_step(self, sn: str, step: steps.Step) -> None:
+        name, retries, timeout = step.name, step.retries(self.config), step.timeout(self.config)
         started = time.monotonic()
         attempt = 0
         while True:
@@ -280,10 +223,7 @@ class Workflow:
             attempt += 1
             await self.record.mark(sn, name, "running")
             try:
-                if timeout:
-                    await asyncio.wait_for(fn(self.record.current(sn)), timeout)
-                else:
-                    await fn(self.record.current(sn))
+                await self._attempt(sn, step, timeout)
             except (Aborted, Shutdown, asyncio.CancelledError):
                 raise
             except (TimeoutError, ProvisionError) as e:
@@ -299,209 +239,28 @@ class Workflow:
                 await asyncio.sleep(self.config.retry_backoff * 2 ** (attempt - 1))
                 continue
             self._step_seconds.labels(self._idc, name).observe(time.monotonic() - started)
-            step = self.record.current(sn).step(name)
-            if step is None:
-                raise Aborted  # reset under us (failed, then retried): this run is stale
-            if step.status == "running":
-                await self.record.mark(sn, name, "done")
+            await self._finished(sn, name)
             return
 
-    # ----- the steps ------------------------------------------------------------------------
+    async def _attempt(self, sn: str, step: steps.Step, timeout: float | None) -> None:
+        run = step.run(self.ctx, self.record.current(sn))
+        if timeout:
+            await asyncio.wait_for(run, timeout)
+        else:
+            await run
 
-    async def _switch(self, task: Task) -> None:
-        if self.devices.switch is None:
-            return await self.record.skip(task.sn, "switch", "switch automation disabled")
-        st = (task.workflow_state.switch or SwitchPart()).model_copy()
-        if not st.port:
-            st.switch, st.port = await self.devices.locate_port(task)
-            await self.record.set_state(task.sn, st)
-        cfg = self.devices.install_port_config(task, st.switch)
-        await self.record.progress(task.sn, 5, f"switch {st.switch} port {st.port} → {cfg}")
-        # Written before the change: a crash mid-change must still restore the port. The
-        # previous config is read inside the change's own session (no extra session) and
-        # recorded right after; if a crash loses it, cleanup falls back to the production VLAN.
-        st.changed = True
-        await self.record.set_state(task.sn, st)
-        previous = await self.devices.set_port(st.switch, st.port, cfg, task.sn)
-        if st.previous is None and previous is not None and not same_vlans(previous, cfg):
-            st.previous = previous
-            await self.record.set_state(task.sn, st)
-
-    async def _pxe(self, task: Task) -> None:
-        if self.devices.pxe is None:
-            return await self.record.skip(task.sn, "pxe", "PXE config generation disabled")
-        await self.record.set_state(task.sn, PxePart(written=True))
-        await self.devices.pxe_write(task)
-        await self.record.progress(task.sn, 10, "PXE configuration written")
-
-    async def _dhcp(self, task: Task) -> None:
-        if self.devices.dhcp is None:
-            return await self.record.skip(task.sn, "dhcp", "DHCP disabled")
-        if task.network.ip is None:
-            return await self.record.skip(task.sn, "dhcp", "no install IP: dynamic pool")
-        await self.record.set_state(task.sn, DhcpPart(bound=str(task.network.ip)))
-        await self.devices.dhcp_bind(task)
-        await self.record.progress(task.sn, 15, f"DHCP binding {task.mac} → {task.network.ip}")
-
-    async def _power(self, task: Task) -> None:
-        if self.devices.bmc is None:
-            why = "BMC control disabled: power on by hand"
-            return await self.record.skip(task.sn, "power", why)
-        st = (task.workflow_state.power or PowerPart()).model_copy()
-        if st.intent and not st.done:
-            # Interrupted between intent and confirmation: never reset twice.
-            log.warning("power step interrupted; not repeating the reset", action="power_resume",
-                        sn=task.sn)  # fmt: skip
-            st.done, st.assumed, st.at = True, True, st.intent
-            await self.record.set_state(task.sn, st)
-            return
-        if st.done:
-            return
-        await self.devices.boot_device(task, "pxe", persistent=False)
-        st.intent = now_iso()
-        await self.record.set_state(task.sn, st)
-        st.action = await self.devices.power_on_or_reset(task)
-        st.done, st.at = True, now_iso()
-        st.deadline, st.booted = time.time() + self.config.agent_timeout, time.time()
-        await self.record.set_state(task.sn, st)
-        msg = f"{st.action} with PXE boot: waiting for the agent"
-        await self.record.progress(task.sn, 20, msg)
-
-    async def _agent(self, task: Task) -> None:
-        """Wait until the agent has completed every operation (getNextOperation → reboot)."""
-        sn = task.sn
-        power = (task.workflow_state.power or PowerPart()).model_copy()
-        deadline = float(power.deadline or time.time() + self.config.agent_timeout)
-        if not power.deadline:
-            power.deadline = deadline
-            await self.record.set_state(sn, power)
-        ch = self._changed.setdefault(sn, asyncio.Event())
-        try:
-            while True:
-                task = self.record.current(sn)
-                if task.status == Status.FAILED and task.owner == self.instance_id:
-                    await self._rollback_failed(task)  # the agent reported a failed operation
-                    raise Aborted
-                if task.status != Status.INSTALLING:
-                    raise Aborted
-                if task.next_operation() is None and task.agent.reported_at:
-                    return
-                if self._stopping:
-                    raise Shutdown
-                left = deadline - time.time()
-                if left <= 0:
-                    deadline = await self._agent_timeout(task, power)
-                    continue
-                quiet = self._boot_quiet_for(task, power)
-                if quiet is not None:
-                    deadline = await self._boot_stalled(task, power, quiet)
-                    continue
-                ch.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ch.wait(), min(left, 5.0))
-        finally:
-            self._changed.pop(sn, None)
-
-    async def _agent_timeout(self, task: Task, power: PowerPart) -> float:
-        what = "report" if not task.agent.reported_at else "finish its operations"
-        return await self._recycle(
-            task, power, "agent_timeout", "agent silent",
-            f"agent did not {what} within {self.config.agent_timeout:g}s",
-        )  # fmt: skip
-
-    def _boot_quiet_for(self, task: Task, power: PowerPart) -> float | None:
-        """Seconds the server has been quiet after network-boot activity since its last power
-        action, when that exceeds ``boot_stall_timeout`` and its agent never reported."""
-        limit = self.config.boot_stall_timeout
-        if not limit or self.boot_activity is None or task.agent.reported_at:
-            return None
-        last = self.boot_activity.last(task.mac)
-        booted = float(power.booted or 0)
-        if last is None or not booted or last < booted:
-            return None  # no activity seen since this boot began: only agent_timeout applies
-        quiet = time.time() - last
-        return quiet if quiet >= limit else None
-
-    async def _boot_stalled(self, task: Task, power: PowerPart, quiet: float) -> float:
-        return await self._recycle(
-            task, power, "boot_stalled", "boot stalled",
-            f"the server network-booted, then stayed quiet for {quiet:.0f}s "
-            f"(boot_stall_timeout {self.config.boot_stall_timeout:g}s) and its agent never "
-            f"reported",
-        )  # fmt: skip
-
-    async def _recycle(
-        self, task: Task, power: PowerPart, action: str, short: str, why: str
-    ) -> float:
-        """The one extra power cycle a boot gets; after it (or without a BMC) the step fails."""
-        if power.recycled or self.devices.bmc is None:
-            raise StepFailed(
-                f"{why} (after {'a second power cycle' if power.recycled else 'power on'})"
-            )
-        log.warning(f"{short}: power cycling once more", action=action, sn=task.sn, reason=why)
-        power.recycled, power.recycle_reason = now_iso(), action
-        await self.record.set_state(task.sn, power)
-        await self.devices.boot_device(task, "pxe", persistent=False)
-        await self.devices.power_cycle(task)
-        deadline = time.time() + self.config.agent_timeout
-        power.deadline, power.booted = deadline, time.time()
-        await self.record.set_state(task.sn, power)
-        await self.record.progress(task.sn, 20, f"{short}: power cycled once more")
-        return deadline
-
-    async def _cleanup(self, task: Task) -> None:
-        await self.record.progress(task.sn, 95, "cleaning up")
-        await self._undo(task, strict=True)
-
-        def fn(t: Task) -> None:
-            t.transition(Event.COMPLETE, self.instance_id, "all operations done; cleaned up")
-            t.progress.percent = 100
-            t.progress.message = "completed"
-            t.progress.updated_at = now_iso()
-            st = t.step("cleanup")
-            if st is not None:
-                st.status, st.finished_at = "done", now_iso()
-
-        await self.record.update(task.sn, fn)
-        await self.record.mark_server(task.sn, "installed")
-        self.audit.record(self.instance_id, "task.complete", task.sn, sn=task.sn)
-        log.info("task completed", action="complete", sn=task.sn, mac=task.mac)
+    async def _finished(self, sn: str, name: str) -> None:
+        step = self.record.current(sn).step(name)
+        if step is None:
+            raise Aborted  # reset under us (failed, then retried): this run is stale
+        if step.status == "running":  # a skipped step, and cleanup, mark themselves
+            await self.record.mark(sn, name, "done")
 
     # ----- undo / failure -------------------------------------------------------------------
 
-    async def _undo(self, task: Task, strict: bool) -> list[str]:
-        """Put back what ``workflow_state`` says was changed. Strict: raise on the first error;
-        otherwise try everything and return the errors (rollback after a failure)."""
-        st = task.workflow_state
-        errors: list[str] = []
-
-        async def attempt(what: str, coro: Awaitable[object]) -> None:
-            try:
-                await coro
-            except ProvisionError as e:
-                if strict:
-                    raise
-                errors.append(f"{what}: {e}")
-
-        if st.power is not None and st.power.any() and self.devices.bmc is not None:
-            await attempt("boot device disk", self.devices.boot_device(task, "disk", True))
-        if st.dhcp is not None and st.dhcp.any() and self.devices.dhcp is not None:
-            await attempt("dhcp binding", self.devices.dhcp_unbind(task.mac, task.sn))
-        if st.pxe is not None and st.pxe.any() and self.devices.pxe is not None:
-            await attempt("pxe config", self.devices.pxe_remove(task.mac))
-        sw = st.switch or SwitchPart()
-        if sw.changed and self.devices.switch is not None:
-            if sw.previous:
-                await attempt("switch port", self.devices.set_port(
-                    sw.switch, sw.port, sw.previous, task.sn))  # fmt: skip
-            else:
-                await attempt("switch port", self.devices.production_port(
-                    sw.switch, sw.port, task.sn))  # fmt: skip
-        return errors
-
     async def _fail(self, sn: str, step: str, cause: str) -> None:
         task = self.record.current(sn)
-        errors = await self._undo(task, strict=False)
+        errors = await self.ctx.undo(task, strict=False)
         error = f"step {step}: {cause}"
         if errors:
             error += "; rollback incomplete: " + "; ".join(errors)
@@ -522,7 +281,7 @@ class Workflow:
 
     async def _rollback_failed(self, task: Task) -> None:
         """The task was failed outside the engine (an operation failed): undo our changes."""
-        errors = await self._undo(task, strict=False)
+        errors = await self.ctx.undo(task, strict=False)
 
         def fn(t: Task) -> None:
             if errors:
@@ -541,7 +300,7 @@ class Workflow:
                 await run
         if previous.owner not in (None, self.instance_id):
             return
-        errors = await self._undo(previous, strict=False)
+        errors = await self.ctx.undo(previous, strict=False)
         self.audit.record(
             self.instance_id, "task.deleted_cleanup", previous.sn,
             result="ok" if not errors else "; ".join(errors)[:300], sn=previous.sn,
