@@ -52,9 +52,15 @@ def _ctx(devices: FakeDevices) -> StepContext:
         return None
 
     return StepContext(
-        WorkflowConfig(), devices, None, None, "rc-a", STEPS,  # type: ignore[arg-type]
-        rollback_failed=nothing, stopping=lambda: False,
-    )  # fmt: skip
+        config=WorkflowConfig(),
+        devices=devices,  # type: ignore[arg-type]
+        record=None,  # type: ignore[arg-type]
+        audit=None,  # type: ignore[arg-type]
+        instance_id="rc-a",
+        steps=STEPS,
+        rollback_failed=nothing,
+        stopping=lambda: False,
+    )
 
 
 def _task(ws: dict[str, Any]) -> Task:

@@ -53,9 +53,17 @@ def build_workflow(rt: Runtime) -> Any:
         switch=s.get("switch"), pxe=s.get("pxe"), dhcp=s.get("dhcp"), bmc=s.get("bmc")
     )
     wf = Workflow(
-        rt.config.workflow, rt.store, rt.keys, rt.cache, devices, rt.metrics, rt.audit,
-        rt.instance_id, rt.agent.ensure_agent_token, rt.boot_activity,
-    )  # fmt: skip
+        config=rt.config.workflow,
+        store=rt.store,
+        keys=rt.keys,
+        cache=rt.cache,
+        devices=devices,
+        metrics=rt.metrics,
+        audit=rt.audit,
+        instance_id=rt.instance_id,
+        ensure_token=rt.agent.ensure_agent_token,
+        boot_activity=rt.boot_activity,
+    )
     s["workflow"] = wf
     rt.health_checks["workflow"] = lambda: {"ok": True, "running": len(wf.running())}
     return wf

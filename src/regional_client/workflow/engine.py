@@ -64,10 +64,16 @@ class Workflow:
         self.ensure_token = ensure_token
         self.record = Recorder(store, keys, cache, audit, instance_id)
         self.ctx = steps.StepContext(
-            config, devices, self.record, audit, instance_id, steps.STEPS,
-            rollback_failed=self._rollback_failed, stopping=lambda: self._stopping,
+            config=config,
+            devices=devices,
+            record=self.record,
+            audit=audit,
+            instance_id=instance_id,
+            steps=steps.STEPS,
+            rollback_failed=self._rollback_failed,
+            stopping=lambda: self._stopping,
             boot_activity=boot_activity,
-        )  # fmt: skip
+        )
         self._slots = asyncio.Semaphore(config.max_concurrent_installs)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cleanups: set[asyncio.Task[None]] = set()

@@ -51,9 +51,13 @@ class SwitchPorts(Protocol):
     ) -> PortChanged: ...
 
     async def set_production_vlan(
-        self, *, switch: str | None = ..., port: str | None = ..., actor: str = ...,
+        self,
+        *,
+        switch: str | None = ...,
+        port: str | None = ...,
+        actor: str = ...,
         sn: str | None = ...,
-    ) -> object: ...  # fmt: skip
+    ) -> object: ...
 
 
 class BootConfigs(Protocol):
@@ -63,9 +67,14 @@ class BootConfigs(Protocol):
 
 class DhcpBindings(Protocol):
     async def add_binding(
-        self, mac: str, ip: str, hostname: str | None = ..., *, actor: str | None = ...,
+        self,
+        mac: str,
+        ip: str,
+        hostname: str | None = ...,
+        *,
+        actor: str | None = ...,
         sn: str | None = ...,
-    ) -> object: ...  # fmt: skip
+    ) -> object: ...
 
     async def remove_binding(
         self, mac: str, *, actor: str | None = ..., sn: str | None = ...

@@ -75,10 +75,10 @@ class AgentStep(Step):
 
     async def _agent_timeout(self, ctx: StepContext, task: Task, power: PowerPart) -> float:
         what = "report" if not task.agent.reported_at else "finish its operations"
+        why = f"agent did not {what} within {ctx.config.agent_timeout:g}s"
         return await self._recycle(
-            ctx, task, power, "agent_timeout", "agent silent",
-            f"agent did not {what} within {ctx.config.agent_timeout:g}s",
-        )  # fmt: skip
+            ctx, task, power, action="agent_timeout", short="agent silent", why=why
+        )
 
     @staticmethod
     def _boot_quiet_for(ctx: StepContext, task: Task, power: PowerPart) -> float | None:
@@ -97,16 +97,18 @@ class AgentStep(Step):
     async def _boot_stalled(
         self, ctx: StepContext, task: Task, power: PowerPart, quiet: float
     ) -> float:
-        return await self._recycle(
-            ctx, task, power, "boot_stalled", "boot stalled",
+        why = (
             f"the server network-booted, then stayed quiet for {quiet:.0f}s "
             f"(boot_stall_timeout {ctx.config.boot_stall_timeout:g}s) and its agent never "
-            f"reported",
-        )  # fmt: skip
+            f"reported"
+        )
+        return await self._recycle(
+            ctx, task, power, action="boot_stalled", short="boot stalled", why=why
+        )
 
     @staticmethod
     async def _recycle(
-        ctx: StepContext, task: Task, power: PowerPart, action: str, short: str, why: str
+        ctx: StepContext, task: Task, power: PowerPart, *, action: str, short: str, why: str
     ) -> float:
         """The one extra power cycle a boot gets; after it (or without a BMC) the step fails.
         Returns the new deadline."""
