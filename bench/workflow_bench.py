@@ -48,7 +48,7 @@ from tests.helpers.etcd import EtcdProcess
 from regional_client.core.logs import setup_logging
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
-from regional_client.workflow.engine import STEPS
+from regional_client.workflow.steps import STEP_NAMES
 from regional_rack.demo import _tftp_root, demo_config
 from regional_rack.rack import VirtualRack, free_port
 
@@ -248,7 +248,7 @@ async def run(args: argparse.Namespace) -> dict:
         elapsed = time.monotonic() - t0
         cpu1 = proc_cpu(rc.pid)
         cpu, cpu_all = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
-        steps: dict[str, list[float]] = {s: [] for s in STEPS}
+        steps: dict[str, list[float]] = {s: [] for s in STEP_NAMES}
         for t in done.values():
             for st in t.get("steps", []):
                 v = secs(st.get("started_at"), st.get("finished_at"))

@@ -26,7 +26,7 @@ from rich.live import Live
 from rich.table import Table
 
 from regional_client.model import FINAL, Status, Task
-from regional_client.workflow.engine import STEPS
+from regional_client.workflow.steps import STEP_NAMES
 
 if TYPE_CHECKING:
     from regional_rack.rack import VirtualRack
@@ -138,7 +138,7 @@ def summary(tasks: dict[str, Task]) -> list[dict[str, Any]]:
     for sn in sorted(tasks):
         t = tasks[sn]
         row: dict[str, Any] = {"sn": sn, "status": t.status.value, "error": t.error}
-        for name in STEPS:
+        for name in STEP_NAMES:
             st = t.step(name)
             row[name] = None if st is None else _secs(st.started_at, st.finished_at)
         claimed = t.claimed_at
@@ -149,10 +149,10 @@ def summary(tasks: dict[str, Task]) -> list[dict[str, Any]]:
 
 def summary_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="time per step (seconds)")
-    for col in ("server", "status", *STEPS, "total"):
+    for col in ("server", "status", *STEP_NAMES, "total"):
         table.add_column(col, justify="right" if col not in ("server", "status") else "left")
     for r in rows:
-        cells = [f"{r[s]:.1f}" if isinstance(r[s], float) else "-" for s in (*STEPS, "total")]
+        cells = [f"{r[s]:.1f}" if isinstance(r[s], float) else "-" for s in (*STEP_NAMES, "total")]
         table.add_row(r["sn"], r["status"], *cells)
     return table
 

@@ -16,7 +16,7 @@ import pytest
 
 from regional_client.store.etcd import EtcdStore, WatchEvent
 from regional_client.store.keys import Keys
-from regional_client.workflow.engine import STEPS
+from regional_client.workflow.steps import STEP_NAMES
 from regional_rack.rack import free_port
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import RcProcess
@@ -93,7 +93,7 @@ def _stop_all(*rcs: RcProcess) -> None:
             rc.stop()
 
 
-POINTS = [(step, when) for step in STEPS[:-1] for when in ("running", "done")]
+POINTS = [(step, when) for step in STEP_NAMES[:-1] for when in ("running", "done")]
 
 
 @pytest.mark.slow

@@ -89,9 +89,17 @@ def build_workflow(core: Core, devices: Devices) -> Workflow | None:
     if not core.config.workflow.enabled:
         return None
     return Workflow(
-        core.config.workflow, core.store, core.keys, core.cache, devices, core.metrics,
-        core.audit, core.instance_id, core.agent.ensure_agent_token, core.boot_activity,
-    )  # fmt: skip
+        config=core.config.workflow,
+        store=core.store,
+        keys=core.keys,
+        cache=core.cache,
+        devices=devices,
+        metrics=core.metrics,
+        audit=core.audit,
+        instance_id=core.instance_id,
+        ensure_token=core.agent.ensure_agent_token,
+        boot_activity=core.boot_activity,
+    )
 
 
 def tftp_health(server: TftpServer) -> HealthCheck:

@@ -2,8 +2,8 @@
 
 Rule 1: everything that decides whether a task status may change lives here, in one table.
 Side effects (switch, DHCP, BMC, ...) never happen inside this module; the workflow runs them
-after a transition was accepted. ``docs/task-states.md`` is generated from :data:`TRANSITIONS`
-(``python -m regional_client.model.states``).
+after a transition was accepted. The diagram in ``docs/architecture.md`` is generated from
+:data:`TRANSITIONS` (``python -m regional_client.model.states``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Event(StrEnum):
     RETRY = "retry"  # operator retries a failed task
     REINSTALL = "reinstall"  # operator installs a completed server again
     UNAPPROVE = "unapprove"  # operator withdraws an approval before it is claimed
+    ADOPT = "adopt"  # another instance takes over a task whose owner died (status unchanged)
 
 
 TRANSITIONS: dict[tuple[Status, Event], Status] = {
@@ -36,6 +37,7 @@ TRANSITIONS: dict[tuple[Status, Event], Status] = {
     (Status.APPROVED, Event.UNAPPROVE): Status.PENDING,
     (Status.APPROVED, Event.CLAIM): Status.INSTALLING,
     (Status.APPROVED, Event.FAIL): Status.FAILED,
+    (Status.INSTALLING, Event.ADOPT): Status.INSTALLING,
     (Status.INSTALLING, Event.COMPLETE): Status.COMPLETED,
     (Status.INSTALLING, Event.FAIL): Status.FAILED,
     (Status.FAILED, Event.RETRY): Status.APPROVED,

@@ -6,9 +6,10 @@ compare-and-swap update by the regional client must never drop them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from ipaddress import IPv4Address
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -70,9 +71,12 @@ class HardwareScript(_Open):
     timeout: int = Field(600, ge=1)
 
 
+StepStatus = Literal["pending", "running", "done", "failed", "skipped"]
+
+
 class Step(_Open):
     name: str
-    status: Literal["pending", "running", "done", "failed", "skipped"] = "pending"
+    status: StepStatus = "pending"
     attempts: int = 0
     started_at: str | None = None
     finished_at: str | None = None
@@ -112,6 +116,81 @@ class AgentState(_Open):
     last_seen: str | None = None
 
 
+class _Record(_Open):
+    def any(self) -> bool:
+        """Something is recorded (absent and null mean the same here)."""
+        values = (*self.__dict__.values(), *(self.model_extra or {}).values())
+        return any(v is not None for v in values)
+
+
+class StatePart(_Record):
+    """One part of :class:`WorkflowState`, written whole by the step it belongs to."""
+
+    KEY: ClassVar[str]
+    """Its key in ``workflow_state``."""
+
+
+class SwitchPart(StatePart):
+    """The server's port, changed to the install config (``changed`` is written before)."""
+
+    KEY: ClassVar[str] = "switch"
+    switch: str | None = None
+    port: str | None = None
+    changed: bool | None = None
+    previous: dict[str, Any] | None = None
+    """The port's config before the change (what cleanup restores); absent: production VLAN."""
+
+
+class PxePart(StatePart):
+    KEY: ClassVar[str] = "pxe"
+    written: bool | None = None
+
+
+class DhcpPart(StatePart):
+    KEY: ClassVar[str] = "dhcp"
+    bound: str | None = None
+    """The install IP bound to the server's MAC."""
+
+
+class PowerPart(StatePart):
+    """The power step's intent and outcome; the agent step's deadline and extra power cycle."""
+
+    KEY: ClassVar[str] = "power"
+    intent: str | None = None
+    """When the reset was about to be sent (written before it: never reset twice)."""
+    done: bool | None = None
+    assumed: bool | None = None
+    """Interrupted between intent and confirmation: taken as done, not repeated."""
+    at: str | None = None
+    action: str | None = None
+    """``power_on`` or ``power_reset``."""
+    deadline: float | None = None
+    """Epoch seconds by which the agent must have finished."""
+    booted: float | None = None
+    """Epoch seconds of the last power action (boot-stall detection counts from it)."""
+    recycled: str | None = None
+    """When the one extra power cycle was sent."""
+    recycle_reason: str | None = None
+    """``agent_timeout`` or ``boot_stalled``."""
+
+
+class WorkflowState(_Record):
+    """What the workflow changed and must undo: one part per step that changes a device.
+
+    Stored under the keys of the dict it replaced (``switch``, ``pxe``, ``dhcp``, ``power``),
+    so records written before load unchanged; absent parts stay absent (``exclude_none``);
+    unknown parts and keys (another version's) are kept.
+    """
+
+    switch: SwitchPart | None = None
+    pxe: PxePart | None = None
+    dhcp: DhcpPart | None = None
+    power: PowerPart | None = None
+
+    def put(self, part: StatePart) -> None:
+        setattr(self, part.KEY, part)
+
+
 class Task(_Open):
     task_id: str = ""
     sn: str
@@ -140,7 +219,7 @@ class Task(_Open):
     owner: str | None = None
     """Instance id of the regional client that claimed the task."""
     claimed_at: str | None = None
-    workflow_state: dict[str, Any] = Field(default_factory=dict)
+    workflow_state: WorkflowState = Field(default_factory=WorkflowState)
     """What the workflow changed and must undo: switch port and its previous config, power
     actions taken, ... (written before each device change, so a crash can resume or undo)."""
     created_at: str | None = None
@@ -195,8 +274,33 @@ class Task(_Open):
             and agent.status == "done"
             and cleanup is not None
             and cleanup.status == "failed"
-            and bool(self.workflow_state)
+            and self.workflow_state.any()
         )
+
+    def claim(self, by: str, steps: Sequence[str]) -> None:
+        """Approved → installing, owned by ``by``: a fresh attempt with ``steps`` pending; or,
+        when the last attempt installed the OS and failed in cleanup, that cleanup only (what
+        it must put back is kept)."""
+        installed = self.failed_in_cleanup_after_install()
+        self.transition(
+            Event.CLAIM, by, "claimed by regional client" + ("; cleanup only" if installed else "")
+        )
+        self.owner = by
+        self.claimed_at = now_iso()
+        self.error = None
+        if installed:
+            cleanup = self.step("cleanup")
+            assert cleanup is not None
+            cleanup.status, cleanup.error = "pending", None
+            cleanup.started_at = cleanup.finished_at = None
+            self.progress.message = "claimed: cleanup only"
+            return
+        self.steps = [Step(name=s) for s in steps]
+        self.workflow_state = WorkflowState()
+        self.results = {}
+        self.agent.reported_at = None
+        self.progress.percent = 0
+        self.progress.message = "claimed"
 
     def transition(self, event: Event, by: str, reason: str = "") -> None:
         to = next_status(self.status, event)

@@ -1,22 +1,18 @@
-"""The install workflow (SPEC §4, the seed's "flow 1"), durable and resumable.
+"""The install workflow (SPEC §4, the seed's "flow 1"): scheduling, claims, the step loop,
+failure and rollback, takeover.
 
 An ``approved`` task of this IDC is claimed with a compare-and-swap to ``installing`` (owner =
-this instance), then the steps run in order: switch → pxe → dhcp → power → agent → cleanup.
+this instance); then the steps of :data:`~regional_client.workflow.steps.STEPS` run in order
+(switch → pxe → dhcp → power → agent → cleanup), each recorded in ``task.steps`` before and
+after it runs and retried with backoff within its timeout. What a step does, what it records
+first in ``task.workflow_state`` so that it can be undone, and how it undoes it, is in its
+module under ``steps/``; the compare-and-swap writes are in ``record.py``.
 
-Durability rules:
-
-* every step is recorded in ``task.steps`` (running, attempts, started/finished, error) before
-  and after it runs, and every device change is preceded by a write of what must be undone
-  (``task.workflow_state``: the port and its previous config, the power intent); so a restart
-  resumes at the first unfinished step and a failure knows exactly what to roll back;
-* a step that was interrupted is run again — each is idempotent — except the power reset: if
-  its intent was recorded but not its completion, it is taken as done (a second reset would be
-  noticed by the server); the agent timeout's single extra power cycle covers the case where it
-  had not happened;
-* a step that gives up (timeout, retries exhausted) fails the task with ``error`` naming the
-  step and cause, after undoing what earlier steps changed; deleting a task undoes the same.
-
-Tasks owned by an instance whose heartbeat has expired are taken over (CAS on ``owner``).
+A restart resumes each task it owns at its first unfinished step (steps are idempotent; the
+power reset is never sent twice: ``steps/power.py``). A step that gives up fails the task with
+``error = "step <name>: <cause>"`` after undoing what earlier steps changed; deleting a task
+undoes the same. Installing tasks whose owner has no live heartbeat are taken over (CAS on
+``owner``).
 """
 
 from __future__ import annotations
@@ -28,39 +24,21 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from regional_client.config.workflow import WorkflowConfig
-from regional_client.core.errors import (
-    InvalidTransition,
-    NotFound,
-    ProvisionError,
-    StepFailed,
-    ValidationError,
-)
+from regional_client.core.audit import Audit
+from regional_client.core.errors import InvalidTransition, ProvisionError, StepFailed
 from regional_client.core.logs import get_logger
 from regional_client.core.metrics import Metrics
-from regional_client.model import ACTIVE, Event, Status, Step, Task, now_iso
+from regional_client.model import Event, Status, Task, WorkflowState
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
 from regional_client.tasks.boot_activity import BootActivity
 from regional_client.tasks.cache import Cache, CacheEvent
+from regional_client.workflow import steps
 from regional_client.workflow.devices import Devices
+from regional_client.workflow.record import Recorder
+from regional_client.workflow.stop import Aborted, Shutdown
 
 log = get_logger("workflow")
-
-STEPS = ("switch", "pxe", "dhcp", "power", "agent", "cleanup")
-
-
-def same_vlans(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Two port configs put the port in the same VLANs (descriptions aside)."""
-    key = ("mode", "vlans", "native_vlan")
-    return all((a.get(k) or None) == (b.get(k) or None) for k in key)
-
-
-class Aborted(Exception):
-    """The task left our hands (deleted, failed elsewhere, taken over): stop quietly."""
-
-
-class Shutdown(Exception):
-    """The process is stopping: leave the task resumable."""
 
 
 class Workflow:
@@ -72,24 +50,33 @@ class Workflow:
         cache: Cache,
         devices: Devices,
         metrics: Metrics,
-        audit: Any,
+        audit: Audit,
         instance_id: str,
         ensure_token: Callable[[str], Awaitable[str]],
         boot_activity: BootActivity | None = None,
     ) -> None:
         self.config = config
-        self.boot_activity = boot_activity
         self.store = store
         self.keys = keys
         self.cache = cache
-        self.devices = devices
         self.audit = audit
         self.instance_id = instance_id
         self.ensure_token = ensure_token
+        self.record = Recorder(store, keys, cache, audit, instance_id)
+        self.ctx = steps.StepContext(
+            config=config,
+            devices=devices,
+            record=self.record,
+            audit=audit,
+            instance_id=instance_id,
+            steps=steps.STEPS,
+            rollback_failed=self._rollback_failed,
+            stopping=lambda: self._stopping,
+            boot_activity=boot_activity,
+        )
         self._slots = asyncio.Semaphore(config.max_concurrent_installs)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
-        self._changed: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._bg: list[asyncio.Task[None]] = []
         self._step_seconds = metrics.histogram(
@@ -109,7 +96,7 @@ class Workflow:
         self.cache.subscribe(self._on_event)
         for entry in list(self.cache.tasks.values()):
             t = entry.task
-            if t.status == Status.FAILED and t.owner == self.instance_id and t.workflow_state:
+            if t.status == Status.FAILED and t.owner == self.instance_id and t.workflow_state.any():
                 # Failed (e.g. by the agent) just before a crash, not yet rolled back: undo now.
                 self._background(self._rollback_failed(t))
             self._consider(t)
@@ -118,7 +105,7 @@ class Workflow:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let in-flight device calls finish (up to ``grace``); stay resumable."""
         self._stopping = True
-        for ev in self._changed.values():
+        for ev in self.ctx.wakeups.values():
             ev.set()
         for t in self._bg:
             t.cancel()
@@ -139,7 +126,7 @@ class Workflow:
     # ----- events ---------------------------------------------------------------------------
 
     def _on_event(self, ev: CacheEvent) -> None:
-        ch = self._changed.get(ev.sn)
+        ch = self.ctx.wakeups.get(ev.sn)
         if ch is not None:
             ch.set()
         if ev.type == "task_deleted":
@@ -179,7 +166,7 @@ class Workflow:
         run = self._running.get(sn)
         if run is not None:
             run.cancel()
-        if previous is not None and previous.workflow_state:
+        if previous is not None and previous.workflow_state.any():
             self._background(self._cleanup_deleted(previous, run))
 
     # ----- one task -------------------------------------------------------------------------
@@ -206,90 +193,50 @@ class Workflow:
         if task.status == Status.INSTALLING and task.owner == self.instance_id:
             log.info("resuming task", action="resume", sn=sn, mac=task.mac)
             return task
-
-        def fn(t: Task) -> None:
-            if t.status != Status.APPROVED:
-                raise Aborted
-            installed = t.failed_in_cleanup_after_install()
-            t.transition(
-                Event.CLAIM,
-                self.instance_id,
-                "claimed by regional client" + ("; cleanup only" if installed else ""),
-            )
-            t.owner = self.instance_id
-            t.claimed_at = now_iso()
-            t.error = None
-            if installed:
-                # A retry after a failed cleanup: the OS is installed, the earlier steps' state
-                # (the port's previous config above all) is kept; only cleanup runs again.
-                cleanup = t.step("cleanup")
-                assert cleanup is not None
-                cleanup.status, cleanup.error = "pending", None
-                cleanup.started_at = cleanup.finished_at = None
-                t.progress.message = "claimed: cleanup only"
-                return
-            t.steps = [Step(name=s) for s in STEPS]
-            t.workflow_state = {}
-            t.results = {}
-            t.agent.reported_at = None
-            t.progress.percent = 0
-            t.progress.message = "claimed"
-
         try:
-            task = await self._update(sn, fn)
+            task = await self.record.update(sn, self._claimed)
         except Aborted:
             return None
         self.audit.record(self.instance_id, "task.claim", sn, sn=sn)
         log.info("task claimed", action="claim", sn=sn, mac=task.mac)
         return task
 
+    def _claimed(self, t: Task) -> None:
+        if t.status != Status.APPROVED:
+            raise Aborted
+        t.claim(self.instance_id, steps.STEP_NAMES)
+
     async def _steps(self, task: Task) -> None:
         sn = task.sn
         await self.ensure_token(sn)
-        runners: dict[str, Callable[[Task], Awaitable[None]]] = {
-            "switch": self._switch, "pxe": self._pxe, "dhcp": self._dhcp,
-            "power": self._power, "agent": self._agent, "cleanup": self._cleanup,
-        }  # fmt: skip
-        for name in STEPS:
-            task = self._current(sn)
-            step = task.step(name)
-            if step is not None and step.status in ("done", "skipped"):
+        for step in steps.STEPS:
+            seen = self.record.current(sn).step(step.name)
+            if seen is not None and seen.status in ("done", "skipped"):
                 continue
             try:
-                await self._run_step(task, name, runners[name])
+                await self._run_step(sn, step)
             except StepFailed as e:
-                await self._fail(sn, name, e.message)
+                await self._fail(sn, step.name, e.message)
                 return
 
-    async def _run_step(self, task: Task, name: str, fn: Callable[[Task], Awaitable[None]]) -> None:
-        sn = task.sn
-        # Cleanup only puts things back: worth more patience than a step that changes them.
-        retries = {"agent": 0, "cleanup": self.config.step_retries + 2}.get(
-            name, self.config.step_retries
-        )
-        timeout = {
-            "power": self.config.power_timeout,
-            "agent": None,  # the agent step keeps its own deadline (persisted)
-        }.get(name, self.config.step_timeout)
+    async def _run_step(self, sn: str, step: steps.Step) -> None:
+        name, retries, timeout = step.name, step.retries(self.config), step.timeout(self.config)
         started = time.monotonic()
         attempt = 0
         while True:
             if self._stopping:
                 raise Shutdown
             attempt += 1
-            await self._mark(sn, name, "running")
+            await self.record.mark(sn, name, "running")
             try:
-                if timeout:
-                    await asyncio.wait_for(fn(self._current(sn)), timeout)
-                else:
-                    await fn(self._current(sn))
+                await self._attempt(sn, step, timeout)
             except (Aborted, Shutdown, asyncio.CancelledError):
                 raise
             except (TimeoutError, ProvisionError) as e:
                 cause = f"timed out after {timeout:g}s" if isinstance(e, TimeoutError) else str(e)
                 if isinstance(e, StepFailed) or attempt > retries:
                     self._step_failures.labels(self._idc, name).inc()
-                    await self._mark(sn, name, "failed", error=cause)
+                    await self.record.mark(sn, name, "failed", error=cause)
                     raise StepFailed(cause, step=name) from None
                 log.warning(
                     "step failed; retrying", action="step_retry", sn=sn, step=name,
@@ -298,209 +245,28 @@ class Workflow:
                 await asyncio.sleep(self.config.retry_backoff * 2 ** (attempt - 1))
                 continue
             self._step_seconds.labels(self._idc, name).observe(time.monotonic() - started)
-            step = self._current(sn).step(name)
-            if step is None:
-                raise Aborted  # reset under us (failed, then retried): this run is stale
-            if step.status == "running":
-                await self._mark(sn, name, "done")
+            await self._finished(sn, name)
             return
 
-    # ----- the steps ------------------------------------------------------------------------
+    async def _attempt(self, sn: str, step: steps.Step, timeout: float | None) -> None:
+        run = step.run(self.ctx, self.record.current(sn))
+        if timeout:
+            await asyncio.wait_for(run, timeout)
+        else:
+            await run
 
-    async def _switch(self, task: Task) -> None:
-        if self.devices.switch is None:
-            return await self._skip(task.sn, "switch", "switch automation disabled")
-        st = dict(task.workflow_state.get("switch") or {})
-        if not st.get("port"):
-            st["switch"], st["port"] = await self.devices.locate_port(task)
-            await self._set_state(task.sn, "switch", st)
-        cfg = self.devices.install_port_config(task, st["switch"])
-        await self._progress(task.sn, 5, f"switch {st['switch']} port {st['port']} → {cfg}")
-        # Written before the change: a crash mid-change must still restore the port. The
-        # previous config is read inside the change's own session (no extra session) and
-        # recorded right after; if a crash loses it, cleanup falls back to the production VLAN.
-        st["changed"] = True
-        await self._set_state(task.sn, "switch", st)
-        previous = await self.devices.set_port(st["switch"], st["port"], cfg, task.sn)
-        if "previous" not in st and previous is not None and not same_vlans(previous, cfg):
-            st["previous"] = previous
-            await self._set_state(task.sn, "switch", st)
-
-    async def _pxe(self, task: Task) -> None:
-        if self.devices.pxe is None:
-            return await self._skip(task.sn, "pxe", "PXE config generation disabled")
-        await self._set_state(task.sn, "pxe", {"written": True})
-        await self.devices.pxe_write(task)
-        await self._progress(task.sn, 10, "PXE configuration written")
-
-    async def _dhcp(self, task: Task) -> None:
-        if self.devices.dhcp is None:
-            return await self._skip(task.sn, "dhcp", "DHCP disabled")
-        if task.network.ip is None:
-            return await self._skip(task.sn, "dhcp", "no install IP: dynamic pool")
-        await self._set_state(task.sn, "dhcp", {"bound": str(task.network.ip)})
-        await self.devices.dhcp_bind(task)
-        await self._progress(task.sn, 15, f"DHCP binding {task.mac} → {task.network.ip}")
-
-    async def _power(self, task: Task) -> None:
-        if self.devices.bmc is None:
-            return await self._skip(task.sn, "power", "BMC control disabled: power on by hand")
-        st = dict(task.workflow_state.get("power") or {})
-        if st.get("intent") and not st.get("done"):
-            # Interrupted between intent and confirmation: never reset twice.
-            log.warning("power step interrupted; not repeating the reset", action="power_resume",
-                        sn=task.sn)  # fmt: skip
-            st.update(done=True, assumed=True, at=st.get("intent"))
-            await self._set_state(task.sn, "power", st)
-            return
-        if st.get("done"):
-            return
-        await self.devices.boot_device(task, "pxe", persistent=False)
-        st["intent"] = now_iso()
-        await self._set_state(task.sn, "power", st)
-        st["action"] = await self.devices.power_on_or_reset(task)
-        st.update(done=True, at=now_iso(), deadline=time.time() + self.config.agent_timeout,
-                  booted=time.time())  # fmt: skip
-        await self._set_state(task.sn, "power", st)
-        await self._progress(task.sn, 20, f"{st['action']} with PXE boot: waiting for the agent")
-
-    async def _agent(self, task: Task) -> None:
-        """Wait until the agent has completed every operation (getNextOperation → reboot)."""
-        sn = task.sn
-        power = dict(task.workflow_state.get("power") or {})
-        deadline = float(power.get("deadline") or time.time() + self.config.agent_timeout)
-        if not power.get("deadline"):
-            power["deadline"] = deadline
-            await self._set_state(sn, "power", power)
-        ch = self._changed.setdefault(sn, asyncio.Event())
-        try:
-            while True:
-                task = self._current(sn)
-                if task.status == Status.FAILED and task.owner == self.instance_id:
-                    await self._rollback_failed(task)  # the agent reported a failed operation
-                    raise Aborted
-                if task.status != Status.INSTALLING:
-                    raise Aborted
-                if task.next_operation() is None and task.agent.reported_at:
-                    return
-                if self._stopping:
-                    raise Shutdown
-                left = deadline - time.time()
-                if left <= 0:
-                    deadline = await self._agent_timeout(task, power)
-                    continue
-                quiet = self._boot_quiet_for(task, power)
-                if quiet is not None:
-                    deadline = await self._boot_stalled(task, power, quiet)
-                    continue
-                ch.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ch.wait(), min(left, 5.0))
-        finally:
-            self._changed.pop(sn, None)
-
-    async def _agent_timeout(self, task: Task, power: dict[str, Any]) -> float:
-        what = "report" if not task.agent.reported_at else "finish its operations"
-        return await self._recycle(
-            task, power, "agent_timeout", "agent silent",
-            f"agent did not {what} within {self.config.agent_timeout:g}s",
-        )  # fmt: skip
-
-    def _boot_quiet_for(self, task: Task, power: dict[str, Any]) -> float | None:
-        """Seconds the server has been quiet after network-boot activity since its last power
-        action, when that exceeds ``boot_stall_timeout`` and its agent never reported."""
-        limit = self.config.boot_stall_timeout
-        if not limit or self.boot_activity is None or task.agent.reported_at:
-            return None
-        last = self.boot_activity.last(task.mac)
-        booted = float(power.get("booted") or 0)
-        if last is None or not booted or last < booted:
-            return None  # no activity seen since this boot began: only agent_timeout applies
-        quiet = time.time() - last
-        return quiet if quiet >= limit else None
-
-    async def _boot_stalled(self, task: Task, power: dict[str, Any], quiet: float) -> float:
-        return await self._recycle(
-            task, power, "boot_stalled", "boot stalled",
-            f"the server network-booted, then stayed quiet for {quiet:.0f}s "
-            f"(boot_stall_timeout {self.config.boot_stall_timeout:g}s) and its agent never "
-            f"reported",
-        )  # fmt: skip
-
-    async def _recycle(
-        self, task: Task, power: dict[str, Any], action: str, short: str, why: str
-    ) -> float:
-        """The one extra power cycle a boot gets; after it (or without a BMC) the step fails."""
-        if power.get("recycled") or self.devices.bmc is None:
-            raise StepFailed(
-                f"{why} (after {'a second power cycle' if power.get('recycled') else 'power on'})"
-            )
-        log.warning(f"{short}: power cycling once more", action=action, sn=task.sn, reason=why)
-        power["recycled"] = now_iso()
-        power["recycle_reason"] = action
-        await self._set_state(task.sn, "power", power)
-        await self.devices.boot_device(task, "pxe", persistent=False)
-        await self.devices.power_cycle(task)
-        power["deadline"] = time.time() + self.config.agent_timeout
-        power["booted"] = time.time()
-        await self._set_state(task.sn, "power", power)
-        await self._progress(task.sn, 20, f"{short}: power cycled once more")
-        return float(power["deadline"])
-
-    async def _cleanup(self, task: Task) -> None:
-        await self._progress(task.sn, 95, "cleaning up")
-        await self._undo(task, strict=True)
-
-        def fn(t: Task) -> None:
-            t.transition(Event.COMPLETE, self.instance_id, "all operations done; cleaned up")
-            t.progress.percent = 100
-            t.progress.message = "completed"
-            t.progress.updated_at = now_iso()
-            st = t.step("cleanup")
-            if st is not None:
-                st.status, st.finished_at = "done", now_iso()
-
-        await self._update(task.sn, fn)
-        await self._mark_server(task.sn, "installed")
-        self.audit.record(self.instance_id, "task.complete", task.sn, sn=task.sn)
-        log.info("task completed", action="complete", sn=task.sn, mac=task.mac)
+    async def _finished(self, sn: str, name: str) -> None:
+        step = self.record.current(sn).step(name)
+        if step is None:
+            raise Aborted  # reset under us (failed, then retried): this run is stale
+        if step.status == "running":  # a skipped step, and cleanup, mark themselves
+            await self.record.mark(sn, name, "done")
 
     # ----- undo / failure -------------------------------------------------------------------
 
-    async def _undo(self, task: Task, strict: bool) -> list[str]:
-        """Put back what ``workflow_state`` says was changed. Strict: raise on the first error;
-        otherwise try everything and return the errors (rollback after a failure)."""
-        st = task.workflow_state
-        errors: list[str] = []
-
-        async def attempt(what: str, coro: Awaitable[object]) -> None:
-            try:
-                await coro
-            except ProvisionError as e:
-                if strict:
-                    raise
-                errors.append(f"{what}: {e}")
-
-        if st.get("power") and self.devices.bmc is not None:
-            await attempt("boot device disk", self.devices.boot_device(task, "disk", True))
-        if st.get("dhcp") and self.devices.dhcp is not None:
-            await attempt("dhcp binding", self.devices.dhcp_unbind(task.mac, task.sn))
-        if st.get("pxe") and self.devices.pxe is not None:
-            await attempt("pxe config", self.devices.pxe_remove(task.mac))
-        sw = st.get("switch") or {}
-        if sw.get("changed") and self.devices.switch is not None:
-            if sw.get("previous"):
-                prev = sw["previous"]
-                await attempt("switch port", self.devices.set_port(
-                    sw["switch"], sw["port"], prev, task.sn))  # fmt: skip
-            else:
-                await attempt("switch port", self.devices.production_port(
-                    sw["switch"], sw["port"], task.sn))  # fmt: skip
-        return errors
-
     async def _fail(self, sn: str, step: str, cause: str) -> None:
-        task = self._current(sn)
-        errors = await self._undo(task, strict=False)
+        task = self.record.current(sn)
+        errors = await self.ctx.undo(task, strict=False)
         error = f"step {step}: {cause}"
         if errors:
             error += "; rollback incomplete: " + "; ".join(errors)
@@ -511,25 +277,26 @@ class Workflow:
             t.progress.message = f"failed at {step}"
             # Kept after a failed cleanup (the install is done): a retry runs cleanup again and
             # needs to know what to put back.
-            t.workflow_state = {} if not errors and step != "cleanup" else t.workflow_state
+            if not errors and step != "cleanup":
+                t.workflow_state = WorkflowState()
 
         with contextlib.suppress(Aborted, InvalidTransition):
-            await self._update(sn, fn)
+            await self.record.update(sn, fn)
         self.audit.record(self.instance_id, "task.fail", sn, result=error[:300], sn=sn)
         log.error("task failed", action="fail", sn=sn, step=step, error=error)
 
     async def _rollback_failed(self, task: Task) -> None:
         """The task was failed outside the engine (an operation failed): undo our changes."""
-        errors = await self._undo(task, strict=False)
+        errors = await self.ctx.undo(task, strict=False)
 
         def fn(t: Task) -> None:
             if errors:
                 t.error = f"{t.error or ''}; rollback incomplete: {'; '.join(errors)}"[:2000]
             elif not t.failed_in_cleanup_after_install():  # kept: a retry redoes cleanup only
-                t.workflow_state = {}
+                t.workflow_state = WorkflowState()
 
         with contextlib.suppress(Aborted):
-            await self._update(task.sn, fn)
+            await self.record.update(task.sn, fn)
         result = "ok" if not errors else "; ".join(errors)[:300]
         self.audit.record(self.instance_id, "task.rollback", task.sn, result=result, sn=task.sn)
 
@@ -539,7 +306,7 @@ class Workflow:
                 await run
         if previous.owner not in (None, self.instance_id):
             return
-        errors = await self._undo(previous, strict=False)
+        errors = await self.ctx.undo(previous, strict=False)
         self.audit.record(
             self.instance_id, "task.deleted_cleanup", previous.sn,
             result="ok" if not errors else "; ".join(errors)[:300], sn=previous.sn,
@@ -569,104 +336,12 @@ class Workflow:
             if t.status != Status.INSTALLING or t.owner != dead:
                 raise Aborted
             t.owner = self.instance_id
-            t.history.append(
-                {"at": now_iso(), "from": "installing", "to": "installing",
-                 "by": self.instance_id, "reason": f"taken over from {dead}"}
-            )  # fmt: skip
+            t.transition(Event.ADOPT, self.instance_id, f"taken over from {dead}")
 
         try:
-            await self._update(sn, fn)
+            await self.record.update(sn, fn)
         except Aborted:
             return
         log.warning("took over task of a dead instance", action="takeover", sn=sn, owner=dead)
         if not self._busy(sn):
             self._spawn(sn)
-
-    # ----- etcd helpers ---------------------------------------------------------------------
-
-    def _current(self, sn: str) -> Task:
-        task = self.cache.get_task(sn)
-        if task is None:
-            raise Aborted
-        return task
-
-    async def _update(self, sn: str, change: Callable[[Task], None]) -> Task:
-        """CAS-apply ``change`` to the stored task (as a model) and to the cache."""
-        key = self.keys.task(sn)
-        out: dict[str, Task] = {}
-
-        def fn(old: dict[str, Any] | None) -> dict[str, Any]:
-            if old is None:
-                raise Aborted
-            t = Task.model_validate(old)
-            change(t)
-            t.updated_at = now_iso()
-            out["t"] = t
-            return t.to_json()
-
-        try:
-            kv = await self.store.update(key, fn)
-        except (NotFound, ValidationError):
-            raise Aborted from None
-        self.cache.apply_write(kv, key)
-        return out["t"]
-
-    async def _mark(self, sn: str, name: str, status: str, error: str | None = None) -> None:
-        def fn(t: Task) -> None:
-            if t.status not in ACTIVE or t.owner != self.instance_id:
-                raise Aborted
-            st = t.step(name)
-            if st is None:
-                st = Step(name=name)
-                t.steps.append(st)
-            st.status = status  # type: ignore[assignment]
-            if status == "running":
-                st.attempts += 1
-                st.started_at = now_iso()
-                st.error = None
-            else:
-                st.finished_at = now_iso()
-                st.error = error
-
-        await self._update(sn, fn)
-        if status != "running":
-            self.audit.record(self.instance_id, f"step.{name}", sn,
-                              result="ok" if not error else error[:300], sn=sn)  # fmt: skip
-
-    async def _skip(self, sn: str, name: str, why: str) -> None:
-        def fn(t: Task) -> None:
-            st = t.step(name)
-            if st is not None:
-                st.status, st.finished_at, st.error = "skipped", now_iso(), why
-
-        await self._update(sn, fn)
-
-    async def _set_state(self, sn: str, part: str, value: dict[str, Any]) -> None:
-        def fn(t: Task) -> None:
-            if t.status not in ACTIVE or t.owner != self.instance_id:
-                raise Aborted
-            t.workflow_state[part] = value
-
-        await self._update(sn, fn)
-
-    async def _progress(self, sn: str, percent: float, message: str) -> None:
-        def fn(t: Task) -> None:
-            t.progress.percent = percent
-            t.progress.message = message
-            t.progress.operation = None
-            t.progress.updated_at = now_iso()
-
-        await self._update(sn, fn)
-
-    async def _mark_server(self, sn: str, state: str) -> None:
-        key = self.keys.server(sn)
-
-        def fn(old: dict[str, Any] | None) -> dict[str, Any]:
-            rec = old or {"sn": sn, "first_seen": now_iso()}
-            rec["state"] = state
-            rec["last_seen"] = now_iso()
-            return rec
-
-        with contextlib.suppress(ProvisionError):
-            kv = await self.store.update(key, fn, create=True)
-            self.cache.apply_write(kv, key)
