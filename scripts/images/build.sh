@@ -10,7 +10,8 @@
 # covers the artifact's inputs: the builder script, lib.sh, NAME.packages (and the candidate
 # versions apt would pick for the packages named there), the files the builder declares with
 # `# lpmos-inputs:` header lines (e.g. the agent source a ramdisk embeds) and the hashes of the
-# artifacts it declares with `# lpmos-depends:` (built first). A directory is complete when its
+# artifacts it declares with `# lpmos-depends:` (built first), and the values of the environment
+# variables it declares with `# lpmos-env:`. A directory is complete when its
 # manifest.json exists (the builder writes it last, atomically); otherwise it is built in a
 # temporary directory next to it and renamed into place. Downloaded .debs are kept in
 # CACHE/debs (shared by all builds). Only the newest 2 NAME-<hash> directories are kept.
@@ -66,6 +67,9 @@ input_hash() {
             [ -e "$REPO/$rel" ] || { echo "missing input $rel" >&2; exit 1; }
             (cd "$REPO" && find "$rel" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' \
                 -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+        done
+        for var in $(header env); do
+            echo "env $var=${!var:-}"
         done
         for dep in $(header depends); do
             echo "depends $dep $("$0" "$dep" --hash)"

@@ -2,6 +2,7 @@
 # Shared helpers of the artifact builders (sourced; see build.sh for the environment they get:
 # LPMOS_REPO, LPMOS_CACHE, LPMOS_DEBS, LPMOS_INPUT_HASH, LPMOS_BUILD_START, DEP_<NAME>).
 set -euo pipefail
+shopt -s inherit_errexit
 
 IMAGES_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=${LPMOS_REPO:-$(cd "$IMAGES_DIR/../.." && pwd)}
@@ -57,13 +58,14 @@ MMDEBSTRAP_OPTS=()
 
 # fetch_deb PACKAGE -> path of its .deb in $DEBS (downloaded once; nothing is installed)
 fetch_deb() {
-    local line url file
-    line=$(cd "$DEBS" && apt-get -o APT::Sandbox::User=root download --print-uris "$1" | tail -n 1)
-    file=$(echo "$line" | awk '{print $2}')
-    [ -n "$file" ] || die "apt-get cannot download $1 (apt-get update?)"
+    local ver arch file
+    ver=$(apt-cache policy "$1" | sed -n 's/^ *Candidate: //p')
+    [ -n "$ver" ] && [ "$ver" != "(none)" ] || die "apt knows no $1 (apt-get update?)"
+    arch=$(apt-cache show --no-all-versions "$1" | sed -n 's/^Architecture: //p' | head -n 1)
+    file=${1}_${ver//:/%3a}_${arch}.deb   # the name apt-get download gives it
     if [ ! -s "$DEBS/$file" ]; then
-        log "downloading $1"
-        (cd "$DEBS" && apt-get -q -o APT::Sandbox::User=root download "$1" > /dev/null)
+        log "downloading $1 $ver"
+        (cd "$DEBS" && apt-get -q -o APT::Sandbox::User=root download "$1=$ver" > /dev/null)
     fi
     [ -s "$DEBS/$file" ] || die "download of $1 did not produce $file"
     echo "$DEBS/$file"
