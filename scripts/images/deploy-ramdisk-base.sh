@@ -72,7 +72,7 @@ mkdir -p "$TREE"/{proc,sys,dev,run,tmp,mnt,root}
 
 case $COMP in
     gzip) compress=(gzip -6 -n) ;;
-    zstd) compress=(zstd -q -19 -T0) ;;
+    zstd) compress=(zstd -q -10 -T0) ;;
     lz4) compress=(lz4 -l -9 -q) ;;   # the kernel reads only the legacy lz4 format
     xz) compress=(xz --check=crc32 -6 -T0) ;;
     *) die "unknown LPMOS_RAMDISK_COMP $COMP" ;;
