@@ -12,7 +12,7 @@ set -euo pipefail
 BUILDER_NAME=deploy-ramdisk-base
 . "$(dirname "$0")/lib.sh"
 
-COMP=${LPMOS_RAMDISK_COMP:-gzip}
+COMP=${LPMOS_RAMDISK_COMP:-lz4}
 OUT=$1
 W=$OUT/work
 TREE=$W/tree
@@ -44,7 +44,8 @@ rm -rf "$TREE"/var/cache/* "$TREE"/var/lib/apt "$TREE"/var/log/* "$TREE"/usr/sha
     "$TREE"/usr/lib/"$PY"/{test,idlelib,tkinter,turtledemo,lib2to3,pydoc_data,ensurepip} \
     "$TREE"/usr/lib/"$PY"/config-*-x86_64-linux-gnu "$TREE"/usr/lib/"$PY"/unittest/test \
     "$TREE"/usr/lib/python3/dist-packages/{pygments,rich,click}
-find "$TREE" -depth -type d -name __pycache__ -exec rm -rf {} +
+# __pycache__ stays (the .pyc Debian's postinsts compiled): without it every boot compiles
+# the stdlib, httpx and asyncio from source, ~8 s more under emulation (docs/images.md)
 pkgs=$(dpkg-query --admindir="$TREE/var/lib/dpkg" -W -f='${db:Status-Abbrev}\n' | grep -c '^ii')
 python=$(dpkg-query --admindir="$TREE/var/lib/dpkg" -W -f='${Version}' python3)
 httpx=$(dpkg-query --admindir="$TREE/var/lib/dpkg" -W -f='${Version}' python3-httpx)

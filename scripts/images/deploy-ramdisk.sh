@@ -18,6 +18,15 @@ mkdir -p "$L/opt/lpmos/lib"
 install -m 755 "$IMAGES_DIR/deploy-init.sh" "$L/init"
 (cd "$REPO/src" && find regional_client -name __pycache__ -prune -o -type f ! -name '*.pyc' -print |
     cpio -pdm --quiet "$L/opt/lpmos/lib")
+# compiled ahead when the host's Debian python3 is the ramdisk's (checked-hash .pyc: valid
+# whatever the files' times); otherwise the ramdisk compiles at import
+want=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["python3_version"])' "$BASE_DIR/manifest.json")
+have=$(dpkg-query -W -f='${Version}' python3 2>/dev/null || true)
+if [ "$want" = "$have" ] && [ -x /usr/bin/python3 ]; then
+    /usr/bin/python3 -m compileall -q -j 0 --invalidation-mode checked-hash "$L/opt/lpmos/lib" >&2
+else
+    log "host python3 ${have:-none} is not the ramdisk's $want: no precompiled agent"
+fi
 cpio_newc "$L" "$OUT/agent.cpio.gz" gzip -9 -n
 rm -rf "$L"
 
