@@ -4,7 +4,7 @@
 #   vmlinuz     the Debian kernel (linux-image-<version>-amd64: apt-get download + dpkg-deb -x)
 #   initrd.img  static busybox (busybox-static, extracted the same way: installing it would
 #               remove the `busybox` package other tests need; its applets include gunzip,
-#               unxz, lzop, wget, dd, fdisk, blockdev), the virtio/e1000 NIC and virtio disk
+#               unxz, lzop, wget, dd, fdisk, blockdev), the virtio/e1000 NIC and virtio_blk disk
 #               modules (insmod-ed in dependency order), a udhcpc script, /init, the agent
 # lpmos-inputs: src/regional_client/agent/agent.sh
 set -euo pipefail
@@ -15,7 +15,7 @@ OUT=$1
 W=$OUT/work
 ROOT=$W/root
 mkdir -p "$W/kernel" "$W/bb"
-MODULES="virtio_net e1000 virtio_blk virtio_scsi sd_mod"
+MODULES="virtio_pci virtio_net e1000 virtio_blk"
 
 KVER=$(kernel_extract "$W/kernel")
 cp "$W/kernel/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
