@@ -45,7 +45,7 @@ rm -rf "$TREE"/var/cache/* "$TREE"/var/lib/apt "$TREE"/var/log/* "$TREE"/usr/sha
     "$TREE"/usr/lib/"$PY"/config-*-x86_64-linux-gnu "$TREE"/usr/lib/"$PY"/unittest/test \
     "$TREE"/usr/lib/python3/dist-packages/{pygments,rich,click}
 # __pycache__ stays (the .pyc Debian's postinsts compiled): without it every boot compiles
-# the stdlib, httpx and asyncio from source, ~8 s more under emulation (docs/images.md)
+# the stdlib, httpx and asyncio from source (slow under emulation; the .pyc cost ~14 MB unpacked)
 pkgs=$(dpkg-query --admindir="$TREE/var/lib/dpkg" -W -f='${db:Status-Abbrev}\n' | grep -c '^ii')
 python=$(dpkg-query --admindir="$TREE/var/lib/dpkg" -W -f='${Version}' python3)
 httpx=$(dpkg-query --admindir="$TREE/var/lib/dpkg" -W -f='${Version}' python3-httpx)
