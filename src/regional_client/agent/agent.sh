@@ -357,7 +357,7 @@ run_image_install() {
     oi_rc=$?
     sync
     oi_secs=$(($(date +%s) - oi_start))
-    oi_bytes=$(sed -n 's/^\([0-9]*\) bytes.*/\1/p' "$TMP/dd" | tail -n 1)
+    oi_records=$(sed -n 's/ records out$//p' "$TMP/dd" | tail -n 1) # busybox dd has no byte count
     if [ "$oi_rc" != 0 ]; then
         complete os_install false "image write failed (exit $oi_rc after ${oi_secs}s)" "$TMP/dd" "$oi_rc"
         return
@@ -371,7 +371,7 @@ run_image_install() {
     fi
     [ -b "$oi_target" ] && blockdev --rereadpt "$oi_target" 2>/dev/null
     progress os_install 100 "image written"
-    complete os_install true "wrote ${oi_bytes:-?} bytes to $oi_target in ${oi_secs}s" "" 0
+    complete os_install true "wrote $oi_comp image to $oi_target in ${oi_secs}s (dd: ${oi_records:-?} records)" "" 0
 }
 
 # ---- main loop -------------------------------------------------------------------------
