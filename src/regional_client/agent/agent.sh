@@ -5,7 +5,10 @@
 # getNextOperation -> run -> operationComplete ... until `reboot`.
 #   hardware_config: scripts from getHardwareConfig run with their interpreter (default sh),
 #                    under `timeout`, output (last 4000 bytes, ASCII) sent back with the exit code
-#   os_install:      noop (reports progress a few times); anything else: reported unsupported
+#   os_install:      with params.url: stream the image to params.target (wget | lzop/gunzip/unxz
+#                    | dd, sha256 checked when given, run_image_install); without (or
+#                    installer noop): noop (reports progress a few times)
+#   anything else:   reported unsupported
 #
 # Usage: agent.sh [CMDLINE_FILE]      (default /proc/cmdline)
 # Kernel parameters: regional_url=http://host:port sn=SN agent_token=T mac=MAC|BOOTIF=01-..
@@ -13,7 +16,8 @@
 # Environment (tests, debugging): AGENT_ONCE=1, AGENT_IDLE=secs, AGENT_REBOOT_CMD=cmd|none,
 #   AGENT_FAILURE_PAUSE=secs (after a failed operation),
 #   AGENT_BACKOFF_MAX=secs, AGENT_MAX_TRIES=n (0: retry forever), AGENT_NOOP_STEPS=n,
-#   AGENT_TOKEN_FILE=path, AGENT_SYS=/sys root, AGENT_PROC=/proc root.
+#   AGENT_TOKEN_FILE=path, AGENT_SYS=/sys root, AGENT_PROC=/proc root,
+#   AGENT_INSTALL_TARGET=default image target, AGENT_INSTALL_TIMEOUT=secs (1800).
 #
 # HTTP is spoken through `nc` with the request built by the shell's builtin printf, so the
 # token never appears on any process's command line (wget would need it in --header). The
@@ -289,12 +293,85 @@ run_hardware_config() {
 }
 
 run_os_install() {
-    oi_i=1
-    while [ "$oi_i" -le "$NOOP_STEPS" ]; do
-        progress os_install $((oi_i * 100 / NOOP_STEPS)) "noop install step $oi_i/$NOOP_STEPS"
-        oi_i=$((oi_i + 1))
-    done
-    complete os_install true "noop install done ($NOOP_STEPS steps)" "" 0
+    oi_url=$(json_field url < "$BODY_FILE" | json_unescape)
+    oi_installer=$(json_field installer < "$BODY_FILE")
+    if [ -z "$oi_url" ] || [ "$oi_installer" = noop ]; then
+        oi_i=1
+        while [ "$oi_i" -le "$NOOP_STEPS" ]; do
+            progress os_install $((oi_i * 100 / NOOP_STEPS)) "noop install step $oi_i/$NOOP_STEPS"
+            oi_i=$((oi_i + 1))
+        done
+        complete os_install true "noop install done ($NOOP_STEPS steps)" "" 0
+        return
+    fi
+    run_image_install
+}
+
+# os_install with params url (http://), sha256 (of the bytes served, optional), compression
+# (lzo|gzip|xz|none; default from the URL suffix), target (block device or file; default
+# $AGENT_INSTALL_TARGET): wget | decompress | dd under `timeout` (busybox wget's own -T
+# segfaults), pipefail so a failed download or a truncated stream fails the operation, then
+# blockdev --rereadpt.
+run_image_install() {
+    oi_target=$(json_field target < "$BODY_FILE" | json_unescape)
+    [ -n "$oi_target" ] || oi_target=${AGENT_INSTALL_TARGET:-}
+    oi_sha=$(json_field sha256 < "$BODY_FILE" | tr 'A-F' 'a-f')
+    oi_comp=$(json_field compression < "$BODY_FILE")
+    if [ -z "$oi_comp" ]; then
+        case ${oi_url%%\?*} in
+            *.lzo) oi_comp=lzo ;; *.gz) oi_comp=gzip ;; *.xz) oi_comp=xz ;; *) oi_comp=none ;;
+        esac
+    fi
+    case $oi_comp in
+        lzo) oi_dec="lzop -dc" ;; gzip) oi_dec="gunzip -c" ;; xz) oi_dec="unxz -c" ;;
+        none) oi_dec=cat ;;
+        *) complete os_install false "unsupported compression $oi_comp" "" 2; return ;;
+    esac
+    case $oi_url in
+        http://*) ;;
+        *) complete os_install false "params.url must be http:// (sh agent)" "" 2; return ;;
+    esac
+    [ -n "$oi_target" ] || { complete os_install false "no params.target" "" 2; return; }
+    if grep -q "^$oi_target[0-9p]* " "$PROC/mounts" 2>/dev/null; then
+        complete os_install false "target $oi_target is mounted" "" 2
+        return
+    fi
+    progress os_install 5 "writing $oi_comp image to $oi_target"
+    log "os_install: $oi_url ($oi_comp) -> $oi_target"
+    oi_start=$(date +%s)
+    rm -f "$TMP/hash" "$TMP/sum"
+    (
+        set -o pipefail
+        if [ -n "$oi_sha" ]; then
+            mkfifo "$TMP/hash"
+            sha256sum < "$TMP/hash" > "$TMP/sum" &
+            timeout "${AGENT_INSTALL_TIMEOUT:-1800}" wget -q -O- "$oi_url" | tee "$TMP/hash" |
+                $oi_dec | dd of="$oi_target" bs=4M 2> "$TMP/dd"
+            oi_rc=$?
+            wait
+            exit $oi_rc
+        fi
+        timeout "${AGENT_INSTALL_TIMEOUT:-1800}" wget -q -O- "$oi_url" | $oi_dec |
+            dd of="$oi_target" bs=4M 2> "$TMP/dd"
+    )
+    oi_rc=$?
+    sync
+    oi_secs=$(($(date +%s) - oi_start))
+    oi_records=$(sed -n 's/ records out$//p' "$TMP/dd" | tail -n 1) # busybox dd has no byte count
+    if [ "$oi_rc" != 0 ]; then
+        complete os_install false "image write failed (exit $oi_rc after ${oi_secs}s)" "$TMP/dd" "$oi_rc"
+        return
+    fi
+    if [ -n "$oi_sha" ]; then
+        oi_got=$(cut -d' ' -f1 "$TMP/sum" 2>/dev/null)
+        if [ "$oi_got" != "$oi_sha" ]; then
+            complete os_install false "sha256 mismatch: got $oi_got" "" 1
+            return
+        fi
+    fi
+    [ -b "$oi_target" ] && blockdev --rereadpt "$oi_target" 2>/dev/null
+    progress os_install 100 "image written"
+    complete os_install true "wrote $oi_comp image to $oi_target in ${oi_secs}s (dd: ${oi_records:-?} records)" "" 0
 }
 
 # ---- main loop -------------------------------------------------------------------------
