@@ -368,7 +368,7 @@ class VirtualRack:
         from regional_client.agent.operations import OpContext
 
         p = boot.params
-        url, sn, token = p.get("regional_url"), p.get("sn") or s.sn, p.get("agent_token")
+        url, sn = p.get("regional_url"), p.get("sn") or s.sn
         if not url:
             s.log("no regional_url on the kernel command line")
             return
@@ -379,7 +379,9 @@ class VirtualRack:
             "nics": [{"name": "eth0", "mac": s.mac, "link": True}],
             "disks": [{"name": "vda", "size_bytes": 20 << 30}],
         }
-        async with AgentClient(url, token, sn) as client:
+        # From the install IP DHCP gave it (a loopback address of its own): the agent token is
+        # bound to that address. No token on the command line: the first report brings it.
+        async with AgentClient(url, sn, local_address=boot.dhcp.ip) as client:
             ctx = OpContext(client=client, installer="noop", workdir=self.workdir)
             outcome = await run_loop(client, hardware, s.mac, ctx, LoopConfig(idle_interval=1.0))
         s.agent_outcome = str(outcome)

@@ -12,6 +12,7 @@ import pytest
 from regional_client.daemon.server import RegionalClient
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
+from tests.helpers.agent_session import open_session
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import make_config, started, wait_until
 
@@ -25,7 +26,7 @@ def free_port() -> int:
 
 
 def task_doc(sn: str, status: str = "approved", **extra: Any) -> dict[str, Any]:
-    """A task as the control plane writes it (the regional client adds the agent token)."""
+    """A task as the control plane writes it (no token anywhere: SPEC §5)."""
     task: dict[str, Any] = {
         "task_id": f"task-{sn}",
         "sn": sn,
@@ -65,13 +66,14 @@ class Regional:
             await self.rc.stop()
             self.rc = None
 
-    async def add_task(self, store: EtcdStore, keys: Keys, sn: str, **extra: Any) -> str:
-        """Write a task and return the agent token the regional client gives it."""
+    async def add_task(self, store: EtcdStore, keys: Keys, sn: str, **extra: Any) -> None:
+        """Write a task and open its agent session as the power step does (status
+        ``installing``): the agent's first report then claims this boot's token."""
         await store.put(keys.task(sn), task_doc(sn, **extra))
         assert self.rc is not None and self.rc.services is not None
         cache = self.rc.core.cache
-        task = await wait_until(lambda: (t := cache.get_task(sn)) and t.agent_token and t)
-        return str(task.agent_token)
+        await wait_until(lambda: cache.get_task(sn) is not None)
+        await open_session(store, keys, sn, cache)
 
 
 @pytest.fixture

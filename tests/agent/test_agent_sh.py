@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -14,9 +15,11 @@ from typing import Any
 import pytest
 
 import regional_client.agent as agent_pkg
+from regional_client.core.tokens import token_hash
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
 from tests.agent.conftest import MAC, Regional, free_port
+from tests.helpers.agent_session import claim
 from tests.helpers.regional import wait_until
 
 AGENT_SH = agent_pkg.AGENT_SH
@@ -57,11 +60,10 @@ async def run_sh_agent(
     return proc.returncode, log.read_text(errors="replace")
 
 
-def _cmdline(tmp_path: Path, url: str, sn: str, token: str | None, extra: str = "") -> Path:
+def _cmdline(tmp_path: Path, url: str, sn: str, extra: str = "") -> Path:
     f = tmp_path / "cmdline"
-    tok = f" agent_token={token}" if token else ""
     f.write_text(
-        f"BOOT_IMAGE=/vmlinuz console=ttyS0 regional_url={url} sn={sn}{tok} "
+        f"BOOT_IMAGE=/vmlinuz console=ttyS0 regional_url={url} sn={sn} "
         f"BOOTIF=01-{MAC.upper().replace(':', '-')} {extra} -- sn=not-this\n"
     )
     return f
@@ -84,18 +86,21 @@ async def test_sh_agent_completes_task(
         {"name": "dump", "interpreter": "sh", "content": f"{{ {DUMP}; env; }} > {seen}",
          "timeout": 30},
     ]  # fmt: skip
-    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
     marker = tmp_path / "rebooted"
     code, out = await run_sh_agent(
         busybox_bin,
-        _cmdline(tmp_path, regional.url, sn, token),
+        _cmdline(tmp_path, regional.url, sn),
         AGENT_REBOOT_CMD=f"touch {marker}",
     )
     assert code == 0, out
     assert marker.exists(), out
     assert seen.exists(), out
-    assert token not in out and token not in seen.read_text()
     task = await _task(etcd_store, keys, sn)
+    issued = task["agent_session"]["token_sha256"]  # the token itself is stored nowhere
+    for text in (out, seen.read_text()):
+        words = set(re.findall(r"[A-Za-z0-9_=-]{16,}", text))
+        assert issued not in {token_hash(w) for w in words}
     hw = task["results"]["hardware_config"]
     assert (hw["status"], hw["exit_code"], hw["message"]) == ("done", 0, "2 scripts ok")
     assert task["results"]["os_install"]["status"] == "done"
@@ -119,12 +124,12 @@ async def test_sh_agent_script_failure_output_and_timeout(
     scripts = [
         {"name": "slow", "interpreter": "sh", "content": "echo before; sleep 30", "timeout": 1},
     ]
-    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
     code, out = await run_sh_agent(
-        busybox_bin, _cmdline(tmp_path, regional.url, sn, token, "agent_once=1")
+        busybox_bin, _cmdline(tmp_path, regional.url, sn, "agent_once=1")
     )
     assert code == 0, out
-    assert "nothing to do: not in the install queue" in out
+    assert "nothing to do: no agent session for this boot yet (not in the install queue)" in out
     task = await _task(etcd_store, keys, sn)
     assert task["status"] == "failed"
     res = task["results"]["hardware_config"]
@@ -135,12 +140,12 @@ async def test_sh_agent_waits_for_regional_client(
     busybox_bin: Path, regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
 ) -> None:
     sn = "SN-SH-RESTART"
-    token = await regional.add_task(etcd_store, keys, sn)
+    await regional.add_task(etcd_store, keys, sn)
     await regional.stop()
     agent = asyncio.create_task(
         run_sh_agent(
             busybox_bin,
-            _cmdline(tmp_path, regional.url, sn, token),
+            _cmdline(tmp_path, regional.url, sn),
             AGENT_REBOOT_CMD="true",
             AGENT_BACKOFF_MAX="1",
         )
@@ -185,9 +190,9 @@ async def test_sh_agent_fake_sys_tree_and_missing_interpreter(
     (sys_root / "block/loop0").mkdir()
     sn = "SN-SH-DMI"
     scripts = [{"name": "py", "interpreter": "python3", "content": "print(1)", "timeout": 5}]
-    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
     cmdline = tmp_path / "cmdline"
-    cmdline.write_text(f"regional_url={regional.url}/ sn=auto agent_token={token} agent_once=1\n")
+    cmdline.write_text(f"regional_url={regional.url}/ sn=auto agent_once=1\n")
     code, out = await run_sh_agent(busybox_bin, cmdline, AGENT_SYS=str(sys_root))
     assert code == 0, out
     kv = await etcd_store.get(keys.server(sn))
@@ -202,18 +207,16 @@ async def test_sh_agent_fake_sys_tree_and_missing_interpreter(
     assert (res["status"], res["exit_code"]) == ("failed", 127)
 
 
-async def test_sh_agent_bad_token_and_unreachable(
+async def test_sh_agent_second_claim_and_unreachable(
     busybox_bin: Path, regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
 ) -> None:
     sn = "SN-SH-BAD"
     await regional.add_task(etcd_store, keys, sn)
-    bad = "wrong-token-zz9"
-    code, out = await run_sh_agent(busybox_bin, _cmdline(tmp_path, regional.url, sn, bad))
-    assert code == 3 and "report refused (401)" in out and bad not in out
+    stolen = (await claim(regional.url, sn, MAC)).json()["token"]
+    code, out = await run_sh_agent(busybox_bin, _cmdline(tmp_path, regional.url, sn))
+    assert code == 3 and "report refused (409)" in out and stolen not in out
     url = f"http://127.0.0.1:{free_port()}"
-    code, out = await run_sh_agent(
-        busybox_bin, _cmdline(tmp_path, url, sn, "t"), AGENT_MAX_TRIES="2"
-    )
+    code, out = await run_sh_agent(busybox_bin, _cmdline(tmp_path, url, sn), AGENT_MAX_TRIES="2")
     assert code == 4 and "giving up on /report after 2 tries" in out
 
 
@@ -222,9 +225,9 @@ async def test_sh_agent_discovery_without_token(
 ) -> None:
     sn = "SN-SH-DISCOVER"
     code, out = await run_sh_agent(
-        busybox_bin, _cmdline(tmp_path, regional.url, sn, None, "agent_once=1")
+        busybox_bin, _cmdline(tmp_path, regional.url, sn, "agent_once=1")
     )
-    assert code == 0 and "nothing to do: unknown serial" in out, out
+    assert code == 0 and "nothing to do: no agent session for this boot yet (discovered)" in out
     kv = await etcd_store.get(keys.server(sn))
     assert kv is not None and kv.value["state"] == "discovered"
 

@@ -35,10 +35,21 @@ class Faulty:
     async def handle(self, path: str, request: Request) -> Response:
         self.seen.append(("/" + path, await request.json(), request.headers.get("authorization")))
         steps = self.plan.get("/" + path) or []
-        status, body = steps.pop(0) if steps else (200, {"result": "ok"})
+        default: dict[str, Any] = {"result": "ok"}
+        if path == "report":  # the first report of a boot brings the token
+            default = {"result": "ok", "status": "installing", "token": "tok"}
+        status, body = steps.pop(0) if steps else (200, default)
         if isinstance(body, str):
             return PlainTextResponse(body, status_code=status)
         return JSONResponse(body, status_code=status)
+
+
+async def _claim(f: Faulty, c: AgentClient) -> None:
+    """The first report: its answer's token is kept by the client (and not returned)."""
+    assert not c.has_token
+    answer = await c.report("52:54:00:00:00:01", {})
+    assert c.has_token and "token" not in answer
+    f.seen.clear()
 
 
 @pytest.fixture
@@ -65,7 +76,9 @@ async def test_retries_5xx_and_429_then_succeeds(faulty: tuple[Faulty, str]) -> 
     async def sleep(d: float) -> None:
         sleeps.append(d)
 
-    async with AgentClient(url, "tok", "SN1", backoff=FAST, sleep=sleep) as c:
+    async with AgentClient(url, "SN1", backoff=FAST, sleep=sleep) as c:
+
+        await _claim(f, c)
         assert await c.is_in_install_queue() is True
     assert len(sleeps) == 3 and len(f.seen) == 4
     assert all(auth == "Bearer tok" for _, _, auth in f.seen)
@@ -77,7 +90,8 @@ async def test_4xx_is_final_with_server_message(faulty: tuple[Faulty, str]) -> N
     f.plan["/device/getNextOperation"] = [
         (422, {"error": "invalid_request", "message": "body.sn: Field required"})
     ]
-    async with AgentClient(url, "tok", "SN1", backoff=FAST) as c:
+    async with AgentClient(url, "SN1", backoff=FAST) as c:
+        await _claim(f, c)
         with pytest.raises(AgentApiError) as ei:
             await c.get_next_operation()
     assert ei.value.status == 422 and ei.value.error == "invalid_request"
@@ -91,7 +105,8 @@ async def test_4xx_is_final_with_server_message(faulty: tuple[Faulty, str]) -> N
 async def test_malformed_answers(faulty: tuple[Faulty, str], answer: Any, needle: str) -> None:
     f, url = faulty
     f.plan["/device/getNextOperation"] = [(200, answer)]
-    async with AgentClient(url, "tok", "SN1", backoff=FAST) as c:
+    async with AgentClient(url, "SN1", backoff=FAST) as c:
+        await _claim(f, c)
         with pytest.raises(AgentApiError, match=needle):
             await c.get_next_operation()
 
@@ -102,7 +117,8 @@ async def test_hardware_config_defaults_and_bad_script(faulty: tuple[Faulty, str
         (200, {"scripts": [{"content": "echo hi"}]}),
         (200, {"scripts": [{"name": "x"}]}),
     ]
-    async with AgentClient(url, "tok", "SN1", backoff=FAST) as c:
+    async with AgentClient(url, "SN1", backoff=FAST) as c:
+        await _claim(f, c)
         [s] = await c.get_hardware_config()
         assert (s.name, s.interpreter, s.content, s.timeout) == ("script-0", "sh", "echo hi", 600)
         with pytest.raises(AgentApiError, match="no content"):
@@ -113,7 +129,7 @@ async def test_gives_up_after_max_elapsed(faulty: tuple[Faulty, str]) -> None:
     f, url = faulty
     f.plan["/report"] = [(503, "down")] * 100
     backoff = Backoff(initial=0.01, maximum=0.02, max_elapsed=0.05)
-    async with AgentClient(url, None, "SN1", backoff=backoff) as c:
+    async with AgentClient(url, "SN1", backoff=backoff) as c:
         with pytest.raises(RetriesExhausted, match="unreachable after"):
             await c.report("52:54:00:00:00:01", {})
     assert f.seen[0][2] is None  # no token: no Authorization header
@@ -123,7 +139,8 @@ async def test_gives_up_after_max_elapsed(faulty: tuple[Faulty, str]) -> None:
 async def test_progress_is_best_effort(faulty: tuple[Faulty, str]) -> None:
     f, url = faulty
     f.plan["/progress"] = [(500, "x")] * 5 + [(401, {"error": "unauthorized"})]
-    async with AgentClient(url, "tok", "SN1", backoff=FAST) as c:
+    async with AgentClient(url, "SN1", backoff=FAST) as c:
+        await _claim(f, c)
         assert await c.progress("os_install", 10, "a") is False  # 3 attempts, all 500
         assert await c.progress("os_install", 20, "b") is False  # 500, 500, then 401
         assert await c.progress("os_install", 30, "c") is True
@@ -134,7 +151,7 @@ async def test_connection_refused_is_retried() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    async with AgentClient(f"http://127.0.0.1:{port}", "t", "SN", backoff=FAST) as c:
+    async with AgentClient(f"http://127.0.0.1:{port}", "SN", backoff=FAST) as c:
         with pytest.raises(RetriesExhausted, match="ConnectError"):
             await c.call("/report", {}, max_attempts=3)
 

@@ -11,7 +11,6 @@ from regional_client.agent.cmdline import (
     normalize_mac,
     parse_cmdline,
     read_cmdline,
-    read_token_file,
     settings_from_cmdline,
 )
 from regional_client.agent.main import DEFAULT_REBOOT, add_arguments, add_parser, resolve_settings
@@ -33,7 +32,7 @@ def test_settings_from_boot_line() -> None:
     s = settings_from_cmdline(parse_cmdline(BOOT))
     assert s.regional_url == "http://10.0.0.1:8081"
     assert s.sn == "SN-001"
-    assert s.token == "tok-123"
+    assert not hasattr(s, "token")  # an agent_token on the command line is ignored (SPEC §5)
     assert s.mac == "52:54:00:aa:bb:cc"
     assert s.from_boot and not s.once
     assert "tok-123" not in repr(s)
@@ -57,47 +56,31 @@ def test_missing_cmdline_file_is_empty(tmp_path: Path) -> None:
     assert read_cmdline(tmp_path / "nope") == {}
 
 
-def test_token_file(tmp_path: Path) -> None:
-    f = tmp_path / "tok"
-    f.write_text("  secret-tok \nsecond line\n")
-    assert read_token_file(f) == "secret-tok"
-    (tmp_path / "empty").write_text("\n")
-    with pytest.raises(ValidationError, match="empty"):
-        read_token_file(tmp_path / "empty")
-    with pytest.raises(ValidationError, match="cannot read"):
-        read_token_file(tmp_path / "absent")
-
-
 def _args(*argv: str) -> argparse.Namespace:
     p = argparse.ArgumentParser(allow_abbrev=False)
     add_arguments(p)
     return p.parse_args(list(argv))
 
 
-def test_flags_override_kernel_and_token_never_from_argv(
+def test_flags_override_kernel_and_no_token_from_anywhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cmd = tmp_path / "cmdline"
     cmd.write_text(BOOT)
-    monkeypatch.delenv("REGIONAL_AGENT_TOKEN", raising=False)
+    monkeypatch.setenv("REGIONAL_AGENT_TOKEN", "from-env")
     s = resolve_settings(
         _args("--cmdline", str(cmd), "--sn", "OTHER", "--mac", "02-00-00-00-00-01")
     )
-    assert (s.sn, s.mac, s.token) == ("OTHER", "02:00:00:00:00:01", "tok-123")
+    assert (s.sn, s.mac) == ("OTHER", "02:00:00:00:00:01")
+    assert "tok-123" not in repr(s) and "from-env" not in repr(s)
     # a cmdline file that is not /proc/cmdline is not a provisioning boot: no default reboot
     assert s.reboot_cmd is None
-    monkeypatch.setenv("REGIONAL_AGENT_TOKEN", "from-env")
-    assert resolve_settings(_args("--cmdline", str(cmd))).token == "from-env"
-    tf = tmp_path / "tf"
-    tf.write_text("from-file\n")
-    s = resolve_settings(_args("--cmdline", str(cmd), "--token-file", str(tf)))
-    assert s.token == "from-file"
-    with pytest.raises(SystemExit):
-        _args("--token", "on-argv")
-    sub = argparse.ArgumentParser().add_subparsers()
-
-    with pytest.raises(SystemExit):
-        add_parser(sub).parse_args(["--token", "on-argv"])
+    for flag in ("--token", "--token-file"):
+        with pytest.raises(SystemExit):
+            _args(flag, "x")
+        sub = argparse.ArgumentParser().add_subparsers()
+        with pytest.raises(SystemExit):
+            add_parser(sub).parse_args([flag, "x"])
 
 
 def test_reboot_command_resolution(tmp_path: Path) -> None:

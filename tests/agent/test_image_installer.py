@@ -244,10 +244,10 @@ async def test_os_install_with_image_through_the_real_regional_client(
         "sha256": _sha((root / "disk.raw.xz").read_bytes()),
         "target": str(target),
     }
-    token = await regional.add_task(
+    await regional.add_task(
         etcd_store, keys, sn, operations=["os_install"], operation_params={"os_install": params}
     )
-    async with AgentClient(regional.url, token, sn, backoff=Backoff(0.05, maximum=0.2)) as c:
+    async with AgentClient(regional.url, sn, backoff=Backoff(0.05, maximum=0.2)) as c:
         outcome = await run_loop(c, {}, MAC, OpContext(c), LoopConfig(reboot_cmd=None))
     assert outcome is Outcome.REBOOT
     assert target.read_bytes() == IMAGE

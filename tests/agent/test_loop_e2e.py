@@ -14,6 +14,7 @@ from regional_client.agent.operations import OpContext
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
 from tests.agent.conftest import MAC, Regional
+from tests.helpers.agent_session import claim
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import wait_until
 
@@ -44,9 +45,9 @@ async def test_agent_drives_task_to_reboot(
         {"name": "raid", "interpreter": "/bin/sh", "content": "echo raid; echo err >&2"},
         {"name": "bios", "interpreter": sys.executable, "content": "print('bios', 6*7)"},
     ]
-    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
     hardware = inventory.collect(with_bmc=False)
-    async with AgentClient(regional.url, token, sn, backoff=FAST) as client:
+    async with AgentClient(regional.url, sn, backoff=FAST) as client:
         outcome = await run_loop(client, hardware, MAC, OpContext(client), _loop_cfg(tmp_path))
     assert outcome is Outcome.REBOOT
     assert (tmp_path / "rebooted").read_text() == "x"
@@ -73,8 +74,8 @@ async def test_failing_script_fails_task_and_agent_goes_idle(
         {"name": "raid", "interpreter": "/bin/sh", "content": "echo no disks; exit 3"},
         {"name": "never", "interpreter": "/bin/sh", "content": "touch never-ran"},
     ]
-    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
-    async with AgentClient(regional.url, token, sn, backoff=FAST) as client:
+    await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    async with AgentClient(regional.url, sn, backoff=FAST) as client:
         ctx = OpContext(client, workdir=tmp_path)
         outcome = await run_loop(client, {}, MAC, ctx, _loop_cfg(tmp_path, once=True))
     assert outcome is Outcome.NOT_IN_QUEUE
@@ -92,7 +93,7 @@ async def test_agent_waits_out_a_regional_client_restart(
     regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
 ) -> None:
     sn = "SN-AGENT-RESTART"
-    token = await regional.add_task(etcd_store, keys, sn)
+    await regional.add_task(etcd_store, keys, sn)
     await regional.stop()
     retries: list[float] = []
 
@@ -100,7 +101,7 @@ async def test_agent_waits_out_a_regional_client_restart(
         retries.append(delay)
         await asyncio.sleep(delay)
 
-    async with AgentClient(regional.url, token, sn, backoff=FAST, sleep=sleep) as client:
+    async with AgentClient(regional.url, sn, backoff=FAST, sleep=sleep) as client:
         agent = asyncio.create_task(
             run_loop(client, {}, MAC, OpContext(client), _loop_cfg(tmp_path))
         )
@@ -117,25 +118,31 @@ async def test_agent_waits_out_a_regional_client_restart(
     }
 
 
-async def test_wrong_token_is_refused(
+async def test_second_claim_for_a_boot_is_refused(
     regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
 ) -> None:
-    sn = "SN-AGENT-BADTOKEN"
+    """Someone else's report claimed this boot's token first: the real agent's report is
+    refused (409) and ends the agent (exit 3), with nothing leaked in the error."""
+    sn = "SN-AGENT-SECOND"
     await regional.add_task(etcd_store, keys, sn)
-    async with AgentClient(regional.url, "not-the-token", sn, backoff=FAST) as client:
+    first = await claim(regional.url, sn, MAC)
+    stolen = first.json()["token"]
+    async with AgentClient(regional.url, sn, backoff=FAST) as client:
         try:
             await run_loop(client, {}, MAC, OpContext(client), _loop_cfg(tmp_path))
         except AgentApiError as e:
-            assert e.status == 401 and "not-the-token" not in str(e)
+            assert e.status == 409 and "already issued" in str(e) and stolen not in str(e)
         else:
-            raise AssertionError("a wrong token must be refused")
+            raise AssertionError("a second claim must be refused")
+    task = await _stored(etcd_store, keys.task(sn))
+    assert task["agent_session"]["refused"] == 1
 
 
 async def test_discovery_boot_without_token_reports_then_idles(
     regional: Regional, etcd_store: EtcdStore, keys: Keys, tmp_path: Path
 ) -> None:
     sn = "SN-DISCOVERED"
-    async with AgentClient(regional.url, None, sn, backoff=FAST) as client:
+    async with AgentClient(regional.url, sn, backoff=FAST) as client:
         outcome = await run_loop(
             client, {"cpu": {"count": 4}}, MAC, OpContext(client), _loop_cfg(tmp_path, once=True)
         )
@@ -152,8 +159,8 @@ async def test_task_deleted_mid_operation_sends_agent_idle(
     gate = tmp_path / "gate"
     scripts = [{"name": "wait", "interpreter": "/bin/sh",
                 "content": f"while [ ! -e {gate} ]; do sleep 0.05; done"}]  # fmt: skip
-    token = await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
-    async with AgentClient(regional.url, token, sn, backoff=FAST) as client:
+    await regional.add_task(etcd_store, keys, sn, hardware_scripts=scripts)
+    async with AgentClient(regional.url, sn, backoff=FAST) as client:
         agent = asyncio.create_task(
             run_loop(client, {}, MAC, OpContext(client), _loop_cfg(tmp_path, once=True))
         )
@@ -179,7 +186,7 @@ async def test_agent_rides_out_an_etcd_outage(
     store = EtcdStore([own_etcd.endpoint], dial_timeout=3, request_timeout=5)
     await store.connect()
     try:
-        token = await regional.add_task(store, Keys(idc), sn)
+        await regional.add_task(store, Keys(idc), sn)
         own_etcd.kill9()
         retries: list[float] = []
 
@@ -187,7 +194,7 @@ async def test_agent_rides_out_an_etcd_outage(
             retries.append(delay)
             await asyncio.sleep(delay)
 
-        async with AgentClient(regional.url, token, sn, backoff=FAST, sleep=sleep) as client:
+        async with AgentClient(regional.url, sn, backoff=FAST, sleep=sleep) as client:
             agent = asyncio.create_task(
                 run_loop(client, {}, MAC, OpContext(client), _loop_cfg(tmp_path))
             )

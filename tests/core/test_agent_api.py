@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from regional_client.core.tokens import token_hash
 from regional_client.daemon.server import RegionalClient
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
+from tests.helpers.agent_session import session_token
 from tests.helpers.etcd import EtcdProcess
 from tests.helpers.regional import ADMIN_TOKEN, make_config, started, wait_until
 
@@ -21,7 +23,7 @@ MAC = "52:54:00:12:34:56"
 
 
 def control_plane_task(sn: str, status: str = "approved", **extra: Any) -> dict[str, Any]:
-    """A task as the control plane writes it: plain JSON, no agent token."""
+    """A task as the control plane writes it: plain JSON, no agent session."""
     task = {
         "task_id": f"task-{sn}",
         "sn": sn,
@@ -30,7 +32,8 @@ def control_plane_task(sn: str, status: str = "approved", **extra: Any) -> dict[
         "hostname": f"host-{sn.lower()}",
         "os_type": "ubuntu",
         "os_version": "22.04",
-        "network": {"ip": "10.9.0.20", "netmask": "255.255.255.0", "gateway": "10.9.0.1"},
+        # The install IP is the address the agent calls from (loopback here).
+        "network": {"ip": "127.0.0.1", "netmask": "255.0.0.0", "gateway": "127.0.0.254"},
         "operations": ["hardware_config", "os_install"],
         "hardware_scripts": [
             {"name": "raid", "interpreter": "/bin/sh", "content": "echo raid", "timeout": 60}
@@ -54,11 +57,24 @@ async def http(rc: RegionalClient) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _token(rc: RegionalClient, sn: str) -> str:
-    rt = rc.core
-    assert rt is not None
-    task = await wait_until(lambda: (t := rt.cache.get_task(sn)) and t.agent_token and t)
-    return task.agent_token
+async def _token(rc: RegionalClient, sn: str, status: str = "installing") -> str:
+    """Open an agent session (as the power step does) and claim it (the boot's first report)."""
+    c = rc.core
+    token = await session_token(
+        c.store, c.keys, c.cache, f"http://127.0.0.1:{rc.api_port}", sn, MAC, status
+    )
+    await _settled(c.store)  # the audit trail writes the claim's records in the background
+    return token
+
+
+async def _settled(store: EtcdStore) -> None:
+    rev = await store.revision()
+    while True:
+        await asyncio.sleep(0.3)
+        now = await store.revision()
+        if now == rev:
+            return
+        rev = now
 
 
 async def _stored(store: EtcdStore, key: str) -> dict[str, Any]:
@@ -75,14 +91,17 @@ async def test_flow2_end_to_end(
     token = await _token(rc, sn)
     assert len(token) >= 24
     stored = await _stored(etcd_store, keys.task(sn))
-    assert stored["agent_token"] == token and stored["vendor_field"] == {"kept": True}
+    session = stored["agent_session"]
+    assert token not in str(stored) and session["token_sha256"] == token_hash(token)
+    assert session["ip"] == "127.0.0.1" and session["mac"] == MAC
+    assert stored["vendor_field"] == {"kept": True}
     auth = {"Authorization": f"Bearer {token}"}
 
     r = await http.post(
         "/report", json={"sn": sn, "mac": MAC, "hardware": {"cpus": 8}}, headers=auth
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"result": "ok", "status": "installing"}
+    assert r.json() == {"result": "ok", "status": "installing"}  # a re-report: no new token
     server = await _stored(etcd_store, keys.server(sn))
     assert server["macs"] == [MAC] and server["hardware"] == {"cpus": 8}
     assert server["state"] == "installing" and server["task_id"] == f"task-{sn}"
@@ -135,13 +154,13 @@ async def test_flow2_end_to_end(
     r = await http.post("/device/getNextOperation", json={"sn": sn}, headers=auth)
     assert r.json() == {"operation": "reboot", "params": {}}
 
-    # Once the task leaves the queue the agent is told there is nothing to do.
+    # Once the task leaves installing the agent API is closed to the token.
     await etcd_store.update(keys.task(sn), lambda t: {**t, "status": "completed"})
     await wait_until(lambda: rc.core.cache.get_task(sn).status == "completed")
     r = await http.post("/device/getNextOperation", json={"sn": sn}, headers=auth)
-    assert r.json() == {"operation": "none", "params": {}}
+    assert r.status_code == 403 and "outside installing" in r.json()["message"]
     r = await http.post("/device/isInInstallQueue", json={"sn": sn}, headers=auth)
-    assert r.json() == {"result": False}
+    assert r.status_code == 403
 
 
 async def test_racing_completions_record_exactly_one(
@@ -164,9 +183,7 @@ async def test_failed_operation_fails_task_after_retries(
     rc: RegionalClient, http: httpx.AsyncClient, etcd_store: EtcdStore, keys: Keys
 ) -> None:
     sn = "SN-FAILOP"
-    await etcd_store.put(
-        keys.task(sn), control_plane_task(sn, status="installing", operation_retries=1)
-    )
+    await etcd_store.put(keys.task(sn), control_plane_task(sn, operation_retries=1))
     auth = {"Authorization": f"Bearer {await _token(rc, sn)}"}
     fail = {"sn": sn, "operation": "hardware_config", "success": False, "message": "disk 3 bad"}
     r = await http.post("/device/operationComplete", json=fail, headers=auth)
@@ -177,7 +194,7 @@ async def test_failed_operation_fails_task_after_retries(
     assert r.json()["operation"] == "hardware_config" and r.json()["params"]["attempt"] == 2
     r = await http.post("/device/operationComplete", json=fail, headers=auth)
     task = await _stored(etcd_store, keys.task(sn))
-    assert task["status"] == "failed"
+    assert task["status"] == "failed" and "agent_session" not in task  # token dead
     assert "hardware_config" in task["error"] and "disk 3 bad" in task["error"]
     assert task["history"][-1]["from"] == "installing" and task["history"][-1]["to"] == "failed"
 
@@ -237,8 +254,12 @@ async def test_bad_input_is_a_clear_error_and_writes_nothing(
     payload = r.json()
     assert needle in payload["message"], payload
     assert payload["error"]
-    await asyncio.sleep(0.1)
-    assert await etcd_store.revision() == before
+    await asyncio.sleep(0.3)
+    # Nothing written but, for a refusal, its record in the task's audit trail.
+    kvs, _ = await etcd_store.get_prefix(keys.root)
+    changed = [kv.key for kv in kvs if kv.mod_revision > before]
+    assert all(k.startswith(keys.audit_prefix) for k in changed), changed
+    assert len(changed) == (1 if status in (401, 403) else 0), changed
 
 
 async def test_unknown_operation_and_missing_token(
@@ -256,7 +277,10 @@ async def test_unknown_operation_and_missing_token(
     assert r.status_code == 422 and "format_everything" in r.json()["message"]
     r = await http.post("/device/getNextOperation", json={"sn": sn})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-    assert await etcd_store.revision() == before
+    await asyncio.sleep(0.3)
+    kvs, _ = await etcd_store.get_prefix(keys.root)
+    changed = [kv.key for kv in kvs if kv.mod_revision > before]
+    assert len(changed) == 1 and changed[0].startswith(keys.audit(sn)), changed  # the refusal
 
 
 async def test_progress_is_coalesced(
@@ -265,7 +289,7 @@ async def test_progress_is_coalesced(
     sn = "SN-PROG"
     await etcd_store.put(keys.task(sn), control_plane_task(sn))
     auth = {"Authorization": f"Bearer {await _token(rc, sn)}"}
-    await asyncio.sleep(1.1)  # let the token write settle outside the measured window
+    await asyncio.sleep(1.1)  # let the claim's writes settle outside the measured window
     writes_before = rc.core.store.writes
     for pct in range(0, 101, 2):  # 51 reports in well under a second
         r = await http.post("/progress", json={"sn": sn, "percent": pct, "message": f"p{pct}"},
@@ -308,7 +332,7 @@ async def test_health_metrics_openapi_and_admin_auth(
     ok = await http.get("/admin/tasks", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert ok.status_code == 200 and ok.json()["tasks"][0]["sn"] == "SN-H"
     one = await http.get("/admin/tasks/SN-H", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-    assert one.json()["agent_token"] == "***"
+    assert one.status_code == 200 and "agent_token" not in one.json()
     audit = (Path(rc.config.state_dir) / "audit.log").read_text()
     assert '"actor": "ops"' in audit and '"action": "tasks.list"' in audit
     assert '"action": "auth.denied"' in audit

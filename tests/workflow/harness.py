@@ -184,9 +184,10 @@ class Bench:
             node.leases.append(lease.ip)
             if node.boots <= node.fail_boots:
                 return
-        kv = await self.store.get(self.keys.task(node.sn))
-        token = kv.value.get("agent_token") if kv else None
-        async with AgentClient(self.regional_url, token, node.sn) as client:
+        # The agent calls from the install IP DHCP gave it (its token is bound to that
+        # address); no token from anywhere: the first report of the boot brings it.
+        ip = node.leases[-1] if node.leases else node.static_ip
+        async with AgentClient(self.regional_url, node.sn, local_address=ip) as client:
             ctx = OpContext(client=client, installer="noop", workdir=self.workdir)
             with contextlib.suppress(Exception):
                 out = await run_loop(client, {"cpu": {"count": 1}}, node.mac, ctx,

@@ -11,17 +11,19 @@
 #   anything else:   reported unsupported
 #
 # Usage: agent.sh [CMDLINE_FILE]      (default /proc/cmdline)
-# Kernel parameters: regional_url=http://host:port sn=SN agent_token=T mac=MAC|BOOTIF=01-..
+# Kernel parameters: regional_url=http://host:port sn=SN mac=MAC|BOOTIF=01-..
 #                    agent_reboot=CMD|none  agent_once=1
 # Environment (tests, debugging): AGENT_ONCE=1, AGENT_IDLE=secs, AGENT_REBOOT_CMD=cmd|none,
 #   AGENT_FAILURE_PAUSE=secs (after a failed operation),
 #   AGENT_BACKOFF_MAX=secs, AGENT_MAX_TRIES=n (0: retry forever), AGENT_NOOP_STEPS=n,
-#   AGENT_TOKEN_FILE=path, AGENT_SYS=/sys root, AGENT_PROC=/proc root,
+#   AGENT_SYS=/sys root, AGENT_PROC=/proc root,
 #   AGENT_INSTALL_TARGET=default image target, AGENT_INSTALL_TIMEOUT=secs (1800).
 #
-# HTTP is spoken through `nc` with the request built by the shell's builtin printf, so the
-# token never appears on any process's command line (wget would need it in --header). The
-# token is a plain (unexported) shell variable: scripts and the reboot command never see it.
+# The token: no boot config carries one. The answer to the first report of this boot does;
+# it is kept in a plain (unexported) shell variable only: scripts and the reboot command never
+# see it, and the answer's file is emptied at once. HTTP is spoken through `nc` with the
+# request built by the shell's builtin printf, so the token never appears on any process's
+# command line (wget would need it in --header).
 # JSON requests are built with printf; answers are parsed with sed.
 
 set -u
@@ -38,7 +40,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/lpmos-agent.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
-URL= SN= TOKEN= MAC= ONCE=${AGENT_ONCE:-0} REBOOT_CMD=
+URL= SN= TOKEN= RP_STATUS= MAC= ONCE=${AGENT_ONCE:-0} REBOOT_CMD=
 [ -n "${AGENT_REBOOT_CMD+x}" ] && REBOOT_CMD=$AGENT_REBOOT_CMD
 [ "$CMDLINE_FILE" = /proc/cmdline ] && [ -z "${AGENT_REBOOT_CMD+x}" ] && REBOOT_CMD="reboot -f"
 
@@ -61,7 +63,6 @@ parse_cmdline() {
             --) break ;;
             regional_url=*) URL=${pc_word#*=} ;;
             sn=*) SN=${pc_word#*=} ;;
-            agent_token=*) TOKEN=${pc_word#*=} ;;
             mac=*) MAC=${pc_word#*=} ;;
             BOOTIF=*) [ -z "$MAC" ] && MAC=${pc_word#BOOTIF=01-} ;;
             agent_reboot=*) REBOOT_CMD=${pc_word#*=} ;;
@@ -69,9 +70,6 @@ parse_cmdline() {
         esac
     done
     set +f
-    if [ -n "${AGENT_TOKEN_FILE:-}" ]; then
-        read -r TOKEN < "$AGENT_TOKEN_FILE" || die "cannot read token file"
-    fi
     [ "$REBOOT_CMD" = none ] && REBOOT_CMD=
     [ "$SN" = auto ] && SN=
     [ -z "$SN" ] && [ -r "$SYS/class/dmi/id/product_serial" ] &&
@@ -153,6 +151,7 @@ http_once() {
     STATUS=$(sed -n '1s/^HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$TMP/resp")
     [ -n "$STATUS" ] || STATUS=000
     sed '1,/^\r*$/d' "$TMP/resp" | tr -d '\r\n' > "$BODY_FILE"
+    : > "$TMP/resp"
 }
 
 # api PATH BODY: POST with retries (exponential backoff, jitter) on 000/5xx/429.
@@ -380,16 +379,33 @@ idle() {
     sleep "$IDLE"
 }
 
+# report: send the inventory; the answer to the first report of a boot carries the token.
+report() {
+    if ! api /report "{\"sn\":\"$SN\",\"mac\":\"$MAC\",\"hardware\":$(inventory)}"; then
+        log "report refused ($STATUS): $(json_field message < "$BODY_FILE")"
+        exit 3
+    fi
+    rp_token=$(json_field token < "$BODY_FILE")
+    RP_STATUS=$(json_field status < "$BODY_FILE")
+    : > "$BODY_FILE"
+    [ -n "$rp_token" ] && TOKEN=$rp_token
+    rp_token=
+    log "reported: $RP_STATUS (token: $([ -n "$TOKEN" ] && echo yes || echo no))"
+}
+
 main() {
     parse_cmdline
     log "regional client $URL, serial $SN, mac $MAC"
-    if ! api /report "{\"sn\":\"$SN\",\"mac\":\"$MAC\",\"hardware\":$(inventory)}"; then
-        log "report refused ($STATUS): $(cat "$BODY_FILE")"
-        exit 3
-    fi
-    log "reported: $(cat "$BODY_FILE")"
+    report
     while :; do
+        if [ -z "$TOKEN" ]; then
+            idle "no agent session for this boot yet ($RP_STATUS)"
+            report
+            continue
+        fi
         if ! api /device/isInInstallQueue "{\"sn\":\"$SN\"}"; then
+            # 403: the task left installing, this boot's session is over
+            [ "$STATUS" = 403 ] && { TOKEN=; RP_STATUS="not in the install queue"; continue; }
             [ "$STATUS" = 404 ] || die "isInInstallQueue refused ($STATUS)"
             idle "unknown serial"
             continue
@@ -399,6 +415,7 @@ main() {
             continue
         fi
         if ! api /device/getNextOperation "{\"sn\":\"$SN\"}"; then
+            [ "$STATUS" = 403 ] && { TOKEN=; RP_STATUS="not in the install queue"; continue; }
             [ "$STATUS" = 404 ] || die "getNextOperation refused ($STATUS)"
             idle "task gone"
             continue

@@ -3,8 +3,11 @@
 Connection errors, timeouts and 5xx/429 answers are retried with capped exponential backoff and
 jitter, by default without limit: a regional client that restarts (or fails over) is simply
 waited for, the way a ramdisk agent must behave. 4xx answers are final and raise
-:class:`AgentApiError` with the server's ``error``/``message``. The token is only ever placed in
-the ``Authorization`` header; it is never logged or put in an exception.
+:class:`AgentApiError` with the server's ``error``/``message``.
+
+The token: no boot config carries one (SPEC §5). The answer to the first ``report`` of a boot
+holds it; the client keeps it in memory only (never on disk, in the environment, in a log line
+or in an exception) and sends it in the ``Authorization`` header from then on.
 """
 
 from __future__ import annotations
@@ -79,18 +82,20 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class AgentClient:
-    """One agent's session with its regional client (one serial number, one token).
+    """One agent's session with its regional client (one serial number, one boot's token).
 
-    ``token`` None is a discovery boot: the server accepts ``report`` from a serial it has no
-    task for, and answers 404 (not in the queue) or 401 to the rest.
+    Until a ``report`` answer brought a token (:attr:`has_token`), only ``report`` is useful:
+    a server with no task is recorded as discovered, one whose task has no agent session yet
+    is told to wait. ``local_address`` binds the source address (the virtual rack's agents
+    share one host but each has its own install IP).
     """
 
     def __init__(
         self,
         base_url: str,
-        token: str | None,
         sn: str,
         *,
+        local_address: str | None = None,
         backoff: Backoff | None = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -99,9 +104,11 @@ class AgentClient:
         self.sn = sn
         self.backoff = backoff or Backoff()
         self._sleep = sleep
+        if transport is None and local_address is not None:
+            transport = httpx.AsyncHTTPTransport(local_address=local_address)
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/api/v1",
-            headers=_headers(token),
+            headers=_headers(None),
             timeout=timeout,
             transport=transport,
             trust_env=False,
@@ -157,8 +164,22 @@ class AgentClient:
 
     # --- the protocol -------------------------------------------------------------------
 
+    @property
+    def has_token(self) -> bool:
+        return "authorization" in self._http.headers
+
+    def forget_token(self) -> None:
+        """The session ended (the task left installing): only a new report may bring one."""
+        self._http.headers.pop("authorization", None)
+
     async def report(self, mac: str | None, hardware: dict[str, Any]) -> dict[str, Any]:
-        return await self.call("/report", {"sn": self.sn, "mac": mac, "hardware": hardware})
+        """Report the inventory; the first report of a boot for an installing task returns
+        this boot's token, which is kept (in memory) and left out of the returned answer."""
+        answer = await self.call("/report", {"sn": self.sn, "mac": mac, "hardware": hardware})
+        token = answer.pop("token", None)
+        if isinstance(token, str) and token:
+            self._http.headers["Authorization"] = f"Bearer {token}"
+        return answer
 
     async def is_in_install_queue(self) -> bool:
         answer = await self.call("/device/isInInstallQueue", {"sn": self.sn})
@@ -220,7 +241,7 @@ class AgentClient:
 
 
 def _headers(token: str | None) -> dict[str, str]:
-    """Request headers; without a token (a discovery boot) only ``report`` is allowed."""
+    """Request headers; without a token only ``report`` is allowed."""
     headers = {"User-Agent": "regional-client-agent"}
     if token:
         headers["Authorization"] = f"Bearer {token}"

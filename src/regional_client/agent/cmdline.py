@@ -2,9 +2,9 @@
 
 The boot configuration the regional client writes (pxelinux/GRUB/iPXE) appends parameters such as::
 
-    regional_url=http://10.0.0.1:8081 sn=SN-001 agent_token=xyz BOOTIF=01-aa-bb-cc-dd-ee-ff
+    regional_url=http://10.0.0.1:8081 sn=SN-001 BOOTIF=01-aa-bb-cc-dd-ee-ff
 
-Recognised keys: ``regional_url``, ``sn`` (``auto`` or absent: taken from DMI), ``agent_token``,
+Recognised keys: ``regional_url``, ``sn`` (``auto`` or absent: taken from DMI),
 ``mac`` (the install MAC), ``BOOTIF`` (pxelinux ``IPAPPEND 2`` form ``01-aa-bb-...``),
 ``agent_installer`` (default os_install installer, e.g. ``noop`` for the virtual rack),
 ``agent_reboot`` (reboot command; ``none`` disables) and ``agent_once`` (``1``: one pass).
@@ -12,12 +12,15 @@ Recognised keys: ``regional_url``, ``sn`` (``auto`` or absent: taken from DMI), 
 Parsing follows the kernel's own rules closely enough for these values: words split on
 whitespace, ``key=value``, double quotes group (``key="a b"``), a bare ``--`` ends the kernel's
 part (everything after it belongs to init and is ignored here).
+
+No token comes from here (SPEC §5: no secret in a boot config): an ``agent_token`` parameter is
+ignored. The agent receives its token in the answer to its first report.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from regional_client.core.errors import ValidationError
@@ -74,11 +77,11 @@ def normalize_mac(value: str) -> str:
 
 @dataclass
 class AgentSettings:
-    """Everything the agent needs to talk to its regional client. ``token`` is never logged."""
+    """Everything the agent needs to talk to its regional client (no token: that comes from
+    the first report's answer and lives in the client only)."""
 
     regional_url: str | None = None
     sn: str | None = None
-    token: str | None = field(default=None, repr=False)
     mac: str | None = None
     installer: str | None = None
     reboot_cmd: str | None = None
@@ -87,8 +90,7 @@ class AgentSettings:
     """True when ``regional_url`` came from the kernel command line (a provisioning boot)."""
 
     def missing(self) -> list[str]:
-        """Names of the settings the operation loop cannot run without (the token is optional:
-        without one the agent can only report itself as discovered and wait)."""
+        """Names of the settings the operation loop cannot run without."""
         need = {"regional_url": self.regional_url, "sn": self.sn, "mac": self.mac}
         return [name for name, value in need.items() if not value]
 
@@ -105,7 +107,6 @@ def settings_from_cmdline(params: dict[str, str]) -> AgentSettings:
     return AgentSettings(
         regional_url=(params.get("regional_url") or "").rstrip("/") or None,
         sn=None if sn == "auto" else sn,
-        token=params.get("agent_token") or None,
         mac=mac,
         installer=params.get("agent_installer") or None,
         reboot_cmd=reboot,
@@ -122,23 +123,10 @@ def read_cmdline(path: Path) -> dict[str, str]:
         return {}
 
 
-def read_token_file(path: Path) -> str:
-    """The first line of a token file, stripped; a clear error when empty or unreadable."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ValidationError(f"cannot read token file {path}: {e.strerror}", path=str(path)) from e
-    token = text.strip().splitlines()[0].strip() if text.strip() else ""
-    if not token:
-        raise ValidationError(f"token file {path} is empty", path=str(path))
-    return token
-
-
 __all__ = [
     "AgentSettings",
     "normalize_mac",
     "parse_cmdline",
     "read_cmdline",
-    "read_token_file",
     "settings_from_cmdline",
 ]

@@ -64,17 +64,19 @@ async def run_loop(
     cfg: LoopConfig,
     sleep: Sleep = asyncio.sleep,
 ) -> Outcome:
-    """Report, then run operations until ``reboot`` (or, with ``once``, until idle)."""
-    answer = await client.report(mac, hardware)
-    log.info("reported inventory", action="reported", sn=client.sn, status=answer.get("status"))
+    """Report, then run operations until ``reboot`` (or, with ``once``, until idle). Until a
+    report brought this boot's token, every idle round reports again (that is the claim)."""
+    await _report(client, mac, hardware)
     ran = 0
     while ran < cfg.max_operations:
-        op = await _next_operation(client)
+        op = await _next_operation(client) if client.has_token else None
         if op is None or op.name == "none":
             outcome = Outcome.NOT_IN_QUEUE if op is None else Outcome.NOTHING_TO_DO
             if cfg.once:
                 return outcome
             await sleep(cfg.idle_interval)
+            if not client.has_token:
+                await _report(client, mac, hardware)
             continue
         if op.name == "reboot":
             await reboot(cfg.reboot_cmd)
@@ -103,6 +105,12 @@ async def run_loop(
     return Outcome.OPERATION_LIMIT
 
 
+async def _report(client: AgentClient, mac: str | None, hardware: dict[str, Any]) -> None:
+    answer = await client.report(mac, hardware)
+    log.info("reported inventory", action="reported", sn=client.sn, status=answer.get("status"),
+             session=client.has_token)  # fmt: skip
+
+
 async def _complete(client: AgentClient, name: str, result: OpResult) -> None:
     """Send operationComplete. A task deleted, failed or cancelled meanwhile (404/409/422) is
     logged and left to the next isInInstallQueue; a refused token (401/403) ends the loop."""
@@ -123,6 +131,9 @@ async def _next_operation(client: AgentClient) -> Operation | None:
             return None
         return await client.get_next_operation()
     except AgentApiError as e:
+        if e.status == 403:  # the task left installing: this boot's session is over
+            client.forget_token()
+            return None
         if e.status == 404:
             return None
         raise

@@ -1,9 +1,8 @@
 """``regional-client agent``: the reference agent's command line.
 
 Settings come from the kernel command line (``--cmdline``, default ``/proc/cmdline``) and are
-overridden by flags. The token is never taken from argv (it would show in ``ps``): it comes from
-``--token-file`` (``-`` reads stdin), the ``REGIONAL_AGENT_TOKEN`` environment variable or the
-kernel parameter ``agent_token``.
+overridden by flags. There is no token setting at all: the agent gets this boot's token in the
+answer to its first report and keeps it in memory (SPEC §5).
 
 Exit codes: 0 done (rebooted, or ``--once`` found nothing to do), 2 bad settings, 3 the regional
 client refused a request (wrong token, unknown serial...), 4 it stayed unreachable past
@@ -15,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,6 @@ from regional_client.agent.cmdline import (
     AgentSettings,
     normalize_mac,
     read_cmdline,
-    read_token_file,
     settings_from_cmdline,
 )
 from regional_client.agent.loop import LoopConfig, Outcome, run_loop
@@ -35,7 +32,6 @@ from regional_client.core.errors import ValidationError
 from regional_client.core.logs import get_logger, setup_logging
 
 log = get_logger("agent")
-TOKEN_ENV = "REGIONAL_AGENT_TOKEN"
 DEFAULT_CMDLINE = Path("/proc/cmdline")
 DEFAULT_REBOOT = "reboot -f"
 """Used only when the settings came from a real provisioning boot (``/proc/cmdline`` has
@@ -47,11 +43,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regional-url", help="regional client URL (kernel: regional_url)")
     p.add_argument("--sn", help="serial number (kernel: sn; default: DMI product serial)")
     p.add_argument("--mac", help="install MAC (kernel: mac or BOOTIF; default: first NIC up)")
-    p.add_argument(
-        "--token-file",
-        type=Path,
-        help=f"file holding the agent token ('-': stdin; or ${TOKEN_ENV})",
-    )
     p.add_argument("--dry-run", action="store_true", help="print the report JSON and exit")
     p.add_argument("--once", action="store_true", help="exit when there is nothing to do")
     p.add_argument("--reboot-cmd", help="command run at the end ('' disables)")
@@ -69,7 +60,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "agent",
         help="run the provisioning agent (what runs in the boot ramdisk)",
-        allow_abbrev=False,  # "--token x" must not be taken as "--token-file x"
+        allow_abbrev=False,
     )
     add_arguments(p)
     p.set_defaults(func=run_from_args)
@@ -77,7 +68,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def resolve_settings(args: argparse.Namespace) -> AgentSettings:
-    """Kernel parameters, then flags on top; the token from file, environment or kernel."""
+    """Kernel parameters, then flags on top."""
     s = settings_from_cmdline(read_cmdline(args.cmdline))
     s.from_boot = s.from_boot and args.cmdline == DEFAULT_CMDLINE
     if args.regional_url:
@@ -86,12 +77,6 @@ def resolve_settings(args: argparse.Namespace) -> AgentSettings:
         s.sn = args.sn
     if args.mac:
         s.mac = normalize_mac(args.mac)
-    if args.token_file is not None:
-        s.token = (
-            _stdin_token() if str(args.token_file) == "-" else read_token_file(args.token_file)
-        )
-    elif os.environ.get(TOKEN_ENV):
-        s.token = os.environ[TOKEN_ENV].strip()
     if args.installer:
         s.installer = args.installer
     if args.reboot_cmd is not None:
@@ -102,13 +87,6 @@ def resolve_settings(args: argparse.Namespace) -> AgentSettings:
         s.reboot_cmd = None
     s.once = s.once or args.once
     return s
-
-
-def _stdin_token() -> str:
-    token = sys.stdin.readline().strip()
-    if not token:
-        raise ValidationError("no token on stdin")
-    return token
 
 
 def report_body(settings: AgentSettings, hardware: dict[str, Any]) -> dict[str, Any]:
@@ -139,9 +117,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 async def _run(settings: AgentSettings, hardware: dict[str, Any], args: argparse.Namespace) -> int:
     assert settings.regional_url and settings.sn
     backoff = Backoff(max_elapsed=args.max_retry_time)
-    async with AgentClient(
-        settings.regional_url, settings.token, settings.sn, backoff=backoff
-    ) as client:
+    async with AgentClient(settings.regional_url, settings.sn, backoff=backoff) as client:
         ctx = OpContext(client, installer=settings.installer, install_target=args.install_target)
         cfg = LoopConfig(
             once=settings.once, idle_interval=args.idle_interval, reboot_cmd=settings.reboot_cmd

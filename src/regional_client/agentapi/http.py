@@ -23,7 +23,15 @@ class ReportRequest(_Req):
 
 class ReportResponse(BaseModel):
     result: str = "ok"
-    status: str = Field(description="Server state recorded: discovered, installing or installed")
+    status: str = Field(
+        description="discovered (no task), installing (recorded), or waiting (the task has no "
+        "agent session yet: report again after a while)"
+    )
+    token: str | None = Field(
+        None,
+        description="This boot's agent token, in the answer to the first report of a boot "
+        "only (keep it in memory; send it as Authorization: Bearer on every later call)",
+    )
 
 
 class QueueResponse(BaseModel):
@@ -65,6 +73,10 @@ class ProgressRequest(_Req):
     message: str = Field("", max_length=4096)
 
 
+def _ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 def _token(request: Request) -> str | None:
     """The bearer token (plain code, not Depends: this is the hot path)."""
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
@@ -82,32 +94,29 @@ def router(svc: AgentService) -> APIRouter:
 
     @r.post("/report", response_model=ReportResponse)
     async def report(body: ReportRequest, request: Request) -> Any:
-        token = _token(request)
-        ip = request.client.host if request.client else None
-        return _json(await svc.report(body.sn, body.mac, body.hardware, ip, token))
+        return _json(
+            await svc.report(body.sn, body.mac, body.hardware, _ip(request), _token(request))
+        )
 
     @r.post("/device/isInInstallQueue", response_model=QueueResponse)
     async def in_queue(body: _Req, request: Request) -> Any:
-        token = _token(request)
-        return _json(svc.in_install_queue(body.sn, token))
+        return _json(svc.in_install_queue(body.sn, _token(request), _ip(request)))
 
     @r.post("/device/getNextOperation", response_model=NextOperationResponse)
     async def next_operation(body: _Req, request: Request) -> Any:
-        token = _token(request)
-        return _json(svc.next_operation(body.sn, token))
+        return _json(svc.next_operation(body.sn, _token(request), _ip(request)))
 
     @r.post("/device/getHardwareConfig", response_model=HardwareConfigResponse)
     async def hardware_config(body: _Req, request: Request) -> Any:
-        token = _token(request)
-        return _json(svc.hardware_config(body.sn, token))
+        return _json(svc.hardware_config(body.sn, _token(request), _ip(request)))
 
     @r.post("/device/operationComplete", response_model=OkResponse)
     async def operation_complete(body: OperationCompleteRequest, request: Request) -> Any:
-        token = _token(request)
         return _json(
             await svc.operation_complete(
                 body.sn,
-                token,
+                _token(request),
+                _ip(request),
                 body.operation,
                 body.success,
                 body.message,
@@ -118,9 +127,9 @@ def router(svc: AgentService) -> APIRouter:
 
     @r.post("/progress", response_model=OkResponse)
     async def progress(body: ProgressRequest, request: Request) -> Any:
-        token = _token(request)
+        token, ip = _token(request), _ip(request)
         return _json(
-            svc.report_progress(body.sn, token, body.operation, body.percent, body.message)
+            svc.report_progress(body.sn, token, ip, body.operation, body.percent, body.message)
         )
 
     return r

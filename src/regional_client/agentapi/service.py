@@ -1,27 +1,55 @@
 """The agent protocol (SPEC §5, the seed's "flow 2"), without HTTP.
 
 Reads come from the cache; every write is a compare-and-swap on the task or server key, applied
-to the cache at once (read-your-writes). The HTTP layer (``api/agent.py``) only parses requests
-and calls these methods.
+to the cache at once (read-your-writes). The HTTP layer (``agentapi/http.py``) only parses
+requests and calls these methods.
 
-Authentication: a task's agent presents the task's ``agent_token``. A serial with no task may
-still ``report`` without a token — that is how a discovered server enlists (as MAAS does); it can
-only create or refresh a ``discovered`` server record, never touch a task.
+Authentication (Ironic's model, tightened; docs/security.md): nothing secret is in a boot
+config. A power action that network-boots the server opens an agent session
+(``Task.agent_session``, written by the workflow); the first ``report`` of that boot, for an
+``installing`` task, from the task's MAC and install IP, claims it and gets the token in the
+answer; etcd keeps only its hash. Every later call must present the token and come from the same
+address (and, on a directly attached segment, the same MAC). A second claim for the same boot is
+refused (409) and audited; the next power action, cleanup or a new attempt ends the session.
+
+A serial with no task may still ``report`` without a token — that is how a discovered server
+enlists (as MAAS does); it can only create or refresh a ``discovered`` server record, within the
+limits of ``api.agent`` (size, per-source rate, record count, etcd write budget).
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Literal
+import json
+import time
+from collections.abc import Callable
+from typing import Any, Literal, NoReturn
 
+from regional_client.agentapi.neighbours import NeighbourTable
 from regional_client.agentapi.progress import ProgressCoalescer
+from regional_client.config.api import AgentLimits
 from regional_client.core.audit import Audit
-from regional_client.core.errors import AuthError, NotFound, ValidationError
+from regional_client.core.errors import (
+    AuthError,
+    Conflict,
+    ForbiddenError,
+    LimitExceeded,
+    NotFound,
+    ValidationError,
+)
 from regional_client.core.ids import normalize_mac
+from regional_client.core.limits import Buckets, LimitHits, OncePer, TokenBucket
 from regional_client.core.logs import get_logger
-from regional_client.core.tokens import check_agent_token, new_token
-from regional_client.model import ACTIVE, Event, OperationResult, Status, Task, now_iso
-from regional_client.model.states import FINAL
+from regional_client.core.metrics import Metrics
+from regional_client.core.tokens import check_agent_token, new_token, token_hash
+from regional_client.model import (
+    ACTIVE,
+    AgentSession,
+    Event,
+    OperationResult,
+    Status,
+    Task,
+    now_iso,
+)
 from regional_client.store.etcd import KV, EtcdStore
 from regional_client.store.keys import Keys
 from regional_client.tasks.cache import Cache
@@ -40,122 +68,287 @@ class AgentService:
         cache: Cache,
         audit: Audit,
         progress_interval: float = 1.0,
+        *,
+        limits: AgentLimits | None = None,
+        metrics: Metrics | None = None,
+        neighbours: NeighbourTable | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.keys = keys
         self.cache = cache
         self.audit = audit
-        self._bg: set[asyncio.Task[None]] = set()
+        self.limits = lim = limits or AgentLimits()
+        self.neighbours = neighbours if neighbours is not None else NeighbourTable()
+        self.clock = clock
+        self.hits = LimitHits(metrics or Metrics(keys.idc), log)
+        self._reports = Buckets(lim.report_rate, lim.report_burst)
+        self._refusals = Buckets(lim.refusal_rate, lim.refusal_burst)
+        self._discovered_bytes = TokenBucket(
+            float(lim.discovered_bytes_per_second), float(lim.discovered_burst_bytes)
+        )
+        self._trail_once = OncePer(60.0)
         self.progress = ProgressCoalescer(
             self._write_progress, progress_interval, write_batch=self._write_progress_batch
         )
 
     async def start(self) -> None:
-        self.cache.subscribe(self._on_event)
         self.progress.start()
 
     async def stop(self) -> None:
         await self.progress.stop()
 
-    # ----- tokens -------------------------------------------------------------------------------
+    # ----- refusals -------------------------------------------------------------------------
 
-    def _on_event(self, ev: Any) -> None:
-        task = ev.task
-        if ev.type == "task_put" and task and not task.agent_token and task.status not in FINAL:
-            t = asyncio.get_running_loop().create_task(self._assign_token_safely(ev.sn))
-            self._bg.add(t)
-            t.add_done_callback(self._bg.discard)
+    def _refuse(
+        self, err: Exception, sn: str, ip: str | None, why: str, **details: Any
+    ) -> NoReturn:
+        """Audit a refusal and raise ``err``. A source refused too often gets 429 and no more
+        audit records (the audit log and the per-task trail in etcd stay bounded); a task's
+        trail gets at most one record per minute per kind of refusal."""
+        source = ip or "-"
+        if not self._refusals.take(source, self.clock()):
+            self.hits.hit("agent_refusals", source, sn=sn)
+            raise LimitExceeded("too many refused requests; slow down", limit="agent_refusals")
+        known = self.cache.get_task(sn) is not None
+        trail = known and self._trail_once(f"{sn}|{why}", self.clock())
+        self.audit.record(
+            f"agent:{sn}", "agent.refused", sn, result=why, sn=sn if trail else None,
+            client=ip, **details,
+        )  # fmt: skip
+        log.warning("agent call refused", action="agent_refused", sn=sn, ip=ip or "", reason=why)
+        raise err
 
-    async def _assign_token_safely(self, sn: str) -> None:
-        try:
-            await self.ensure_agent_token(sn)
-        except Exception as e:
-            log.warning("could not assign agent token", action="token_assign", sn=sn, error=str(e))
+    # ----- auth -----------------------------------------------------------------------------
 
-    async def ensure_agent_token(self, sn: str) -> str:
-        """Give the task a random agent token if it has none (CAS: every instance agrees)."""
-        key = self.keys.task(sn)
-
-        def fn(old: dict[str, Any] | None) -> dict[str, Any]:
-            if old is None:
-                raise NotFound(f"no task for serial {sn}", sn=sn)
-            if not old.get("agent_token"):
-                old["agent_token"] = new_token()
-                old["updated_at"] = now_iso()
-            return old
-
-        kv = await self.store.update(key, fn)
-        assert kv is not None
-        self.cache.apply_write(kv, key)
-        return str(kv.value["agent_token"])
-
-    # ----- auth ---------------------------------------------------------------------------------
-
-    def authenticate(self, sn: str, token: str | None) -> Task:
+    def authenticate(self, sn: str, token: str | None, ip: str | None) -> Task:
+        """The task whose current agent session ``token`` belongs to, called from the address
+        (and MAC) the session was claimed from; refusals are audited."""
         task = self.cache.get_task(sn)
         if task is None:
-            raise NotFound(f"unknown serial number {sn!r}: no task for it", sn=sn)
-        if token is None or not check_agent_token(token, task.agent_token):
-            raise AuthError(f"invalid agent token for {sn}", sn=sn)
+            self._refuse(NotFound(f"unknown serial number {sn!r}: no task for it", sn=sn),
+                         sn, ip, "unknown serial")  # fmt: skip
+        if task.status != Status.INSTALLING:
+            self._refuse(
+                ForbiddenError(f"task {sn} is {task.status.value}: the agent API is closed "
+                               "outside installing", sn=sn),
+                sn, ip, f"task {task.status.value}",
+            )  # fmt: skip
+        session = task.agent_session
+        if session is None or not check_agent_token(token, session.token_sha256):
+            self._refuse(AuthError(f"invalid agent token for {sn}", sn=sn), sn, ip,
+                         "invalid agent token")  # fmt: skip
+        self._check_origin(task, session, ip)
         return task
 
-    # ----- endpoints ----------------------------------------------------------------------------
+    def _check_origin(self, task: Task, session: AgentSession, ip: str | None) -> None:
+        if ip is None or ip != session.ip:
+            self._refuse(
+                ForbiddenError(f"agent token of {task.sn} used from another address", sn=task.sn),
+                task.sn, ip, "token used from another address", expected_ip=session.ip,
+            )  # fmt: skip
+        seen = self.neighbours.mac_of(ip) if self.limits.check_mac else None
+        if seen is not None and session.mac and seen != session.mac:
+            self._refuse(
+                ForbiddenError(f"agent token of {task.sn} used from another MAC", sn=task.sn),
+                task.sn, ip, "token used from another MAC", seen_mac=seen,
+            )  # fmt: skip
+
+    # ----- report ---------------------------------------------------------------------------
+
+    def _check_report(self, hardware: dict[str, Any], ip: str | None) -> int:
+        """Per-source rate and inventory size; returns the inventory's size in bytes."""
+        source = ip or "-"
+        if not self._reports.take(source, self.clock()):
+            self.hits.hit("agent_report_rate", source)
+            raise LimitExceeded("too many reports from this address", limit="agent_report_rate")
+        size = len(json.dumps(hardware, separators=(",", ":"), default=str))
+        if size > self.limits.max_hardware_bytes:
+            self.hits.hit("agent_hardware_size", source, size=size)
+            raise LimitExceeded(
+                f"hardware inventory is {size} bytes; at most {self.limits.max_hardware_bytes}",
+                limit="agent_hardware_size", status=413,
+            )  # fmt: skip
+        return size
 
     async def report(
         self, sn: str, mac: str, hardware: dict[str, Any], ip: str | None, token: str | None
     ) -> dict[str, Any]:
         mac = normalize_mac(mac)
+        size = self._check_report(hardware, ip)
         task = self.cache.get_task(sn)
-        if task is not None:
-            self.authenticate(sn, token)
-        active = task is not None and task.status in ACTIVE
-        state = "installing" if active else "discovered"
-        if task is not None and task.status == Status.COMPLETED:
-            state = "installed"
+        if task is None:
+            return await self._discovered(sn, mac, hardware, ip, size)
+        session = task.agent_session
+        if task.status != Status.INSTALLING or session is None:
+            # No token outside installing, nor before the power step opened this boot's
+            # session; nothing is written (so no inventory can be planted): ask again later.
+            return {"result": "ok", "status": "waiting"}
+        answer: dict[str, Any] = {"result": "ok", "status": "installing"}
+        if session.claimed and token is None:
+            await self._second_claim(sn, session.boot, ip)
+        if session.claimed:
+            self.authenticate(sn, token, ip)  # a re-report: the token of this boot, same origin
+        else:
+            answer["token"] = await self._claim(task, session, mac, ip)
+        await self._write_report(task, sn, mac, hardware, ip)
+        self.audit.record(f"agent:{sn}", "agent.report", sn, sn=sn, mac=mac, ip=ip,
+                          state="installing", claimed="token" in answer)  # fmt: skip
+        log.info("agent reported", action="agent_report", sn=sn, mac=mac, ip=ip or "",
+                 state="installing")  # fmt: skip
+        return answer
+
+    async def _expected_ip(self, task: Task) -> str | None:
+        """The install IP DHCP gives this server: the task's, else its lease (dynamic pool)."""
+        if task.network.ip is not None:
+            return str(task.network.ip)
+        kv = await self.store.get(self.keys.lease(task.mac))
+        if kv is not None and isinstance(kv.value, dict) and kv.value.get("ip"):
+            return str(kv.value["ip"])
+        return None
+
+    async def _claim(self, task: Task, session: AgentSession, mac: str, ip: str | None) -> str:
+        """Issue this boot's token to the first report from the task's MAC and install IP."""
+        sn = task.sn
+        expected = await self._expected_ip(task)
+        seen = self.neighbours.mac_of(ip) if ip and self.limits.check_mac else None
+        why = None
+        if mac != task.mac or (seen is not None and seen != task.mac):
+            why = "claim from another MAC"
+        elif ip is None or (expected is not None and ip != expected):
+            why = "claim from another address"
+        if why is not None:
+            await self._count_refused(sn, session.boot)
+            self._refuse(ForbiddenError(f"{why} than the task's", sn=sn), sn, ip, why,
+                         mac=mac, expected_ip=expected)  # fmt: skip
+        token = new_token()
+        claimed = {"v": False}
+
+        def fn(old: dict[str, Any] | None) -> dict[str, Any]:
+            if old is None:
+                raise NotFound(f"task {sn} was deleted", sn=sn)
+            cur = old.get("agent_session") or {}
+            claimed["v"] = False
+            if old.get("status") != "installing" or cur.get("boot") != session.boot:
+                return old  # the boot changed meanwhile: nothing claimed
+            if cur.get("token_sha256"):
+                return old  # another report won the race
+            cur.update(token_sha256=token_hash(token), mac=mac, ip=ip, claimed_at=now_iso())
+            old["agent_session"] = cur
+            claimed["v"] = True
+            return old
+
+        key = self.keys.task(sn)
+        kv = await self.store.update(key, fn)
+        self.cache.apply_write(kv, key)
+        if not claimed["v"]:
+            await self._second_claim(sn, session.boot, ip)
+        self.audit.record(f"agent:{sn}", "agent.token_issued", sn, sn=sn, mac=mac, ip=ip,
+                          boot=session.boot)  # fmt: skip
+        return token
+
+    async def _second_claim(self, sn: str, boot: int, ip: str | None) -> NoReturn:
+        await self._count_refused(sn, boot)
+        self._refuse(Conflict(f"an agent token was already issued for this boot of {sn}", sn=sn),
+                     sn, ip, "second claim for this boot")  # fmt: skip
+
+    async def _count_refused(self, sn: str, boot: int) -> None:
+        """Count a refused claim in the session (the operator sees it in the task)."""
+
+        def fn(old: dict[str, Any] | None) -> dict[str, Any]:
+            if old is None:
+                raise NotFound(f"task {sn} was deleted", sn=sn)
+            cur = old.get("agent_session")
+            if isinstance(cur, dict) and cur.get("boot") == boot:
+                cur["refused"] = int(cur.get("refused") or 0) + 1
+            return old
+
+        key = self.keys.task(sn)
+        try:
+            kv = await self.store.update(key, fn)
+        except NotFound:
+            return
+        self.cache.apply_write(kv, key)
+
+    async def _write_report(
+        self, task: Task, sn: str, mac: str, hardware: dict[str, Any], ip: str | None
+    ) -> None:
         at = now_iso()
-
-        def server_fn(old: dict[str, Any] | None) -> dict[str, Any]:
-            rec = old or {"sn": sn, "first_seen": at, "macs": []}
-            macs = [m for m in rec.get("macs", []) if m != mac]
-            rec["macs"] = [mac, *macs]
-            rec["hardware"] = hardware
-            rec["last_seen"] = at
-            rec["state"] = state
-            if ip:
-                rec["ip"] = ip
-            if task is not None:
-                rec["task_id"] = task.task_id or task.sn
-            return rec
-
         skey = self.keys.server(sn)
-        kv = await self.store.update(skey, server_fn, create=True)
+        kv = await self.store.update(
+            skey,
+            _server_fn(sn, mac, hardware, ip, at, "installing", task.task_id or task.sn),
+            create=True,
+        )
         self.cache.apply_write(kv, skey)
-        if active:
 
-            def task_fn(old: dict[str, Any] | None) -> dict[str, Any]:
-                if old is None:
-                    raise NotFound(f"task {sn} was deleted", sn=sn)
-                agent = old.setdefault("agent", {})
-                agent.setdefault("reported_at", at)
-                agent["last_seen"] = at
-                if ip:
-                    agent["ip"] = ip
-                old["updated_at"] = at
-                return old
+        def task_fn(old: dict[str, Any] | None) -> dict[str, Any]:
+            if old is None:
+                raise NotFound(f"task {sn} was deleted", sn=sn)
+            agent = old.setdefault("agent", {})
+            agent.setdefault("reported_at", at)
+            agent["last_seen"] = at
+            if ip:
+                agent["ip"] = ip
+            old["updated_at"] = at
+            return old
 
-            tkey = self.keys.task(sn)
-            tkv = await self.store.update(tkey, task_fn)
-            self.cache.apply_write(tkv, tkey)
-        self.audit.record(f"agent:{sn}", "agent.report", sn, sn=sn, mac=mac, ip=ip, state=state)
-        log.info("agent reported", action="agent_report", sn=sn, mac=mac, ip=ip or "", state=state)
-        return {"result": "ok", "status": state}
+        tkey = self.keys.task(sn)
+        tkv = await self.store.update(tkey, task_fn)
+        self.cache.apply_write(tkv, tkey)
 
-    def in_install_queue(self, sn: str, token: str | None) -> dict[str, Any]:
-        task = self.authenticate(sn, token)
+    async def _discovered(
+        self, sn: str, mac: str, hardware: dict[str, Any], ip: str | None, size: int
+    ) -> dict[str, Any]:
+        """An unknown serial enlists as ``discovered``, within the record count, the refresh
+        interval and the etcd write budget (so unauthenticated input cannot fill etcd)."""
+        source = ip or "-"
+        known = self.cache.get_server(sn)
+        if known is not None and known.state != "discovered":
+            self._refuse(
+                ForbiddenError(
+                    f"server {sn} is {known.state}: report with its task's token", sn=sn
+                ),
+                sn,
+                ip,
+                "unauthenticated report",
+            )
+        if known is None:
+            count = sum(1 for s in self.cache.servers.values() if s.state == "discovered")
+            if count >= self.limits.max_discovered:
+                self.hits.hit("agent_discovered_records", source, count=count)
+                raise LimitExceeded(
+                    f"{count} discovered servers recorded: no room for another",
+                    limit="agent_discovered_records", status=507,
+                )  # fmt: skip
+        elif _seconds_since(known.last_seen) < self.limits.discovered_refresh:
+            return {"result": "ok", "status": "discovered"}  # recorded recently: no write
+        if self.limits.discovered_bytes_per_second and not self._discovered_bytes.take(
+            self.clock(), float(size + 512)
+        ):
+            self.hits.hit("agent_discovered_bytes", source)
+            raise LimitExceeded("discovery write budget spent; report again later",
+                                limit="agent_discovered_bytes")  # fmt: skip
+        at = now_iso()
+        skey = self.keys.server(sn)
+        kv = await self.store.update(
+            skey, _server_fn(sn, mac, hardware, ip, at, "discovered", None), create=True
+        )
+        self.cache.apply_write(kv, skey)
+        # Not in the etcd trail (sn=None): unknown serials must not create etcd keys.
+        self.audit.record(f"agent:{sn}", "agent.report", sn, mac=mac, ip=ip, state="discovered")
+        log.info("server discovered", action="agent_report", sn=sn, mac=mac, ip=ip or "",
+                 state="discovered")  # fmt: skip
+        return {"result": "ok", "status": "discovered"}
+
+    # ----- endpoints ------------------------------------------------------------------------
+
+    def in_install_queue(self, sn: str, token: str | None, ip: str | None) -> dict[str, Any]:
+        task = self.authenticate(sn, token, ip)
         return {"result": task.status in ACTIVE}
 
-    def next_operation(self, sn: str, token: str | None) -> dict[str, Any]:
-        task = self.authenticate(sn, token)
+    def next_operation(self, sn: str, token: str | None, ip: str | None) -> dict[str, Any]:
+        task = self.authenticate(sn, token, ip)
         if task.status not in ACTIVE:
             return {"operation": NONE, "params": {}}
         op = task.next_operation()
@@ -180,21 +373,22 @@ class AgentService:
         params["attempt"] = (result.attempts + 1) if result else 1
         return params
 
-    def hardware_config(self, sn: str, token: str | None) -> dict[str, Any]:
-        task = self.authenticate(sn, token)
+    def hardware_config(self, sn: str, token: str | None, ip: str | None) -> dict[str, Any]:
+        task = self.authenticate(sn, token, ip)
         return {"scripts": [s.model_dump(mode="json") for s in task.hardware_scripts]}
 
     async def operation_complete(
         self,
         sn: str,
         token: str | None,
+        ip: str | None,
         operation: str,
         success: bool,
         message: str = "",
         exit_code: int | None = None,
         output: str | None = None,
     ) -> dict[str, Any]:
-        task = self.authenticate(sn, token)
+        task = self.authenticate(sn, token, ip)
         if operation not in task.operations:
             raise ValidationError(
                 f"operation {operation!r} is not in the task's operations {task.operations}",
@@ -231,6 +425,7 @@ class AgentService:
                 cur.transition(Event.FAIL, f"agent:{sn}", f"operation {operation} failed")
                 old["status"] = cur.status.value
                 old["history"] = cur.history
+                old.pop("agent_session", None)  # failed: no agent session any more
                 old["error"] = f"agent: operation {operation} failed: {message}"[:2000]
             outcome["recorded"] = True
             outcome["status"] = status
@@ -251,9 +446,15 @@ class AgentService:
         return {"result": "ok", "duplicate": not outcome["recorded"]}
 
     def report_progress(
-        self, sn: str, token: str | None, operation: str | None, percent: float, message: str
+        self,
+        sn: str,
+        token: str | None,
+        ip: str | None,
+        operation: str | None,
+        percent: float,
+        message: str,
     ) -> dict[str, Any]:
-        task = self.authenticate(sn, token)
+        task = self.authenticate(sn, token, ip)
         self.progress.submit(
             task.sn,
             {
@@ -309,3 +510,40 @@ class AgentService:
 
         kv = await self.store.update(key, fn)
         self.cache.apply_write(kv, key)
+
+
+def _server_fn(
+    sn: str,
+    mac: str,
+    hardware: dict[str, Any],
+    ip: str | None,
+    at: str,
+    state: str,
+    task_id: str | None,
+) -> Callable[[dict[str, Any] | None], dict[str, Any]]:
+    def fn(old: dict[str, Any] | None) -> dict[str, Any]:
+        rec = old or {"sn": sn, "first_seen": at, "macs": []}
+        macs = [m for m in rec.get("macs", []) if m != mac]
+        rec["macs"] = [mac, *macs][:16]
+        rec["hardware"] = hardware
+        rec["last_seen"] = at
+        rec["state"] = state
+        if ip:
+            rec["ip"] = ip
+        if task_id is not None:
+            rec["task_id"] = task_id
+        return rec
+
+    return fn
+
+
+def _seconds_since(iso: str | None) -> float:
+    from datetime import datetime
+
+    if not iso:
+        return float("inf")
+    try:
+        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    return time.time() - then.timestamp()

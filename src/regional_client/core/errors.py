@@ -73,6 +73,18 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
+class LimitExceeded(ProvisionError):
+    """An input limit refused a request (size 413, rate 429, capacity 507). ``limit`` names
+    the limit (the ``limit`` label of ``regional_client_limit_hits_total``)."""
+
+    http_status = 429
+    code = "limit_exceeded"
+
+    def __init__(self, message: str, *, limit: str, status: int = 429, **fields: Any) -> None:
+        super().__init__(message, limit=limit, **fields)
+        self.http_status = status
+
+
 class StoreError(ProvisionError):
     """etcd is unreachable or answered with an error."""
 
@@ -134,6 +146,7 @@ __all__ = [
     "DriverTimeout",
     "ForbiddenError",
     "InvalidTransition",
+    "LimitExceeded",
     "NotFound",
     "ProtocolError",
     "ProvisionError",

@@ -97,7 +97,6 @@ def build_workflow(core: Core, devices: Devices) -> Workflow | None:
         metrics=core.metrics,
         audit=core.audit,
         instance_id=core.instance_id,
-        ensure_token=core.agent.ensure_agent_token,
         boot_activity=core.boot_activity,
     )
 

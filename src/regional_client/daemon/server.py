@@ -118,7 +118,7 @@ class RegionalClient:
         await self._start(Heartbeat(store, keys, instance_id, ttl=ttl))
         cache = Cache(store, keys)
         set_mac_resolver(lambda sn: t.mac if (t := cache.get_task(sn)) is not None else None)
-        agent = AgentService(store, keys, cache, audit)
+        agent = AgentService(store, keys, cache, audit, limits=cfg.api.agent, metrics=metrics)
         await self._start(agent)  # subscribes before the cache loads: sees every task
         await self._start(cache)
         core = Core(

@@ -2,6 +2,7 @@
 
 from regional_client.model.states import ACTIVE, FINAL, TRANSITIONS, Event, Status, next_status
 from regional_client.model.task import (
+    AgentSession,
     BmcSpec,
     DhcpPart,
     HardwareScript,
@@ -26,6 +27,7 @@ __all__ = [
     "ACTIVE",
     "FINAL",
     "TRANSITIONS",
+    "AgentSession",
     "BmcSpec",
     "DhcpPart",
     "Event",

@@ -116,6 +116,29 @@ class AgentState(_Open):
     last_seen: str | None = None
 
 
+class AgentSession(_Open):
+    """One boot's agent credential (SPEC §5). A power action that network-boots the server
+    opens a session (``boot`` counts them); the agent's first ``report`` from the task's MAC
+    and install IP claims it and receives the token, of which only the hash is kept here. The
+    next power action replaces the session, cleanup and a new attempt remove it."""
+
+    boot: int = 0
+    """Network boots of this install attempt (1 after the power step)."""
+    opened_at: str | None = None
+    token_sha256: str | None = None
+    """SHA-256 of the token handed out for this boot; None: not claimed yet."""
+    mac: str | None = None
+    """MAC and IP the claiming report came from: every later call must come from them."""
+    ip: str | None = None
+    claimed_at: str | None = None
+    refused: int = 0
+    """Claims refused for this boot (a second claimant, a wrong MAC or address)."""
+
+    @property
+    def claimed(self) -> bool:
+        return bool(self.token_sha256)
+
+
 class _Record(_Open):
     def any(self) -> bool:
         """Something is recorded (absent and null mean the same here)."""
@@ -212,7 +235,8 @@ class Task(_Open):
     """Extra parameters per operation, handed to the agent by getNextOperation."""
     hardware_scripts: list[HardwareScript] = Field(default_factory=list)
     agent: AgentState = Field(default_factory=AgentState)
-    agent_token: str | None = None
+    agent_session: AgentSession | None = None
+    """The current boot's agent credential (hash only); None: no agent may claim a token."""
     steps: list[Step] = Field(default_factory=list)
     progress: Progress = Field(default_factory=Progress)
     history: list[dict[str, Any]] = Field(default_factory=list)
@@ -296,11 +320,26 @@ class Task(_Open):
             self.progress.message = "claimed: cleanup only"
             return
         self.steps = [Step(name=s) for s in steps]
+        self.end_agent_session()
         self.workflow_state = WorkflowState()
         self.results = {}
         self.agent.reported_at = None
         self.progress.percent = 0
         self.progress.message = "claimed"
+
+    def open_agent_session(self) -> None:
+        """A power action network-boots the server: the previous boot's token is gone, the
+        next first report may claim a new one."""
+        boot = self.agent_session.boot if self.agent_session is not None else 0
+        self.end_agent_session()
+        self.agent_session = AgentSession(boot=boot + 1, opened_at=now_iso())
+
+    def end_agent_session(self) -> None:
+        """No token is valid and none can be claimed (cleanup, a new attempt, disk boot). A
+        clear ``agent_token`` left by an older version goes too."""
+        self.agent_session = None
+        if self.model_extra is not None:
+            self.model_extra.pop("agent_token", None)
 
     def transition(self, event: Event, by: str, reason: str = "") -> None:
         to = next_status(self.status, event)
@@ -310,6 +349,8 @@ class Task(_Open):
         )
         self.status = to
         self.updated_at = at
+        if to != Status.INSTALLING:
+            self.end_agent_session()  # the agent API is closed outside installing
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -179,8 +179,6 @@ class PxeGenerator:
         return f"{line}\n{text}"
 
     def _install_context(self, spec: BootSpec) -> dict[str, Any]:
-        if not spec.agent_token:
-            raise ValidationError(f"task {spec.sn} has no agent_token", field="agent_token")
         tag = f"{spec.os_type}-{spec.os_version}" if spec.os_version else spec.os_type
         if (not spec.kernel_path or not spec.initrd_path) and not spec.os_type:
             raise ValidationError("task names neither pxe.kernel_path nor os_type", sn=spec.sn)
@@ -194,7 +192,6 @@ class PxeGenerator:
             "BOOTIF": f"01-{mac_hyphen(spec.mac)}",
             "regional_url": self.regional_url,
             "sn": spec.sn,
-            "agent_token": spec.agent_token,
             "auto_install": "true",
         }
         if spec.hostname:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from regional_client.core import tokens
 from regional_client.core.errors import ForbiddenError, ValidationError
 from regional_client.core.ids import check_sn, normalize_mac
 from regional_client.tftp.paths import normalize_name
@@ -91,7 +90,6 @@ class BootSpec:
 
     mac: str
     sn: str
-    agent_token: str | None = None
     hostname: str | None = None
     os_type: str | None = None
     os_version: str | None = None
@@ -104,7 +102,6 @@ class BootSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "mac", normalize_mac(self.mac))
         check_sn(self.sn)
-        _opt(self.agent_token, tokens.FORMAT, "agent_token")
         _opt(self.hostname, _HOSTNAME, "hostname")
         _opt(self.os_type, _NAME, "os_type")
         _opt(self.os_version, _NAME, "os_version")
@@ -124,7 +121,6 @@ class BootSpec:
         return cls(
             mac=task["mac"],
             sn=task["sn"],
-            agent_token=task.get("agent_token"),
             hostname=task.get("hostname"),
             os_type=task.get("os_type"),
             os_version=task.get("os_version"),

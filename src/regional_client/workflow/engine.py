@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from regional_client.config.workflow import WorkflowConfig
@@ -52,7 +52,6 @@ class Workflow:
         metrics: Metrics,
         audit: Audit,
         instance_id: str,
-        ensure_token: Callable[[str], Awaitable[str]],
         boot_activity: BootActivity | None = None,
     ) -> None:
         self.config = config
@@ -61,7 +60,6 @@ class Workflow:
         self.cache = cache
         self.audit = audit
         self.instance_id = instance_id
-        self.ensure_token = ensure_token
         self.record = Recorder(store, keys, cache, audit, instance_id)
         self.ctx = steps.StepContext(
             config=config,
@@ -208,7 +206,6 @@ class Workflow:
 
     async def _steps(self, task: Task) -> None:
         sn = task.sn
-        await self.ensure_token(sn)
         for step in steps.STEPS:
             seen = self.record.current(sn).step(step.name)
             if seen is not None and seen.status in ("done", "skipped"):

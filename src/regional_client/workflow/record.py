@@ -104,6 +104,29 @@ class Recorder:
 
         await self.update(sn, fn)
 
+    async def open_agent_session(self, sn: str) -> None:
+        """Call right before every power action that network-boots the server (SPEC §5): the
+        last boot's agent token stops working and the next first report claims a new one."""
+
+        def fn(t: Task) -> None:
+            self._ours(t)
+            t.open_agent_session()
+
+        t = await self.update(sn, fn)
+        boot = t.agent_session.boot if t.agent_session else 0
+        self.audit.record(self.instance_id, "agent.session_open", sn, sn=sn, boot=boot)
+
+    async def end_agent_session(self, sn: str) -> None:
+        """Call right before a power action that boots the server from its disk (``verify``)
+        and wherever no ramdisk agent may act any more: every agent token stops working."""
+
+        def fn(t: Task) -> None:
+            self._ours(t)
+            t.end_agent_session()
+
+        await self.update(sn, fn)
+        self.audit.record(self.instance_id, "agent.session_end", sn, sn=sn)
+
     async def progress(self, sn: str, percent: float, message: str) -> None:
         def fn(t: Task) -> None:
             t.progress.percent = percent

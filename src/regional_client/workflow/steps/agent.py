@@ -120,6 +120,7 @@ class AgentStep(Step):
         power.recycled, power.recycle_reason = now_iso(), action
         await ctx.record.set_state(task.sn, power)
         await ctx.devices.boot_device(task, "pxe", persistent=False)
+        await ctx.record.open_agent_session(task.sn)  # the old boot's token dies here
         await ctx.devices.power_cycle(task)
         deadline = time.time() + ctx.config.agent_timeout
         power.deadline, power.booted = deadline, time.time()

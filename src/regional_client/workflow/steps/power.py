@@ -2,7 +2,8 @@
 
 The reset is never sent twice: its intent is recorded first, and a step interrupted between
 intent and confirmation is taken as done (``assumed``). If the reset had not in fact happened,
-the agent step's single extra power cycle covers it.
+the agent step's single extra power cycle covers it. Right before the reset a new agent session
+opens (:meth:`Recorder.open_agent_session`): no token of an earlier boot works after it.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class PowerStep(Step):
         await devices.boot_device(task, "pxe", persistent=False)
         st.intent = now_iso()
         await rec.set_state(task.sn, st)
+        await rec.open_agent_session(task.sn)
         st.action = await devices.power_on_or_reset(task)
         st.done, st.at = True, now_iso()
         st.deadline, st.booted = time.time() + ctx.config.agent_timeout, time.time()
