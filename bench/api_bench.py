@@ -26,7 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +109,23 @@ async def _post(reader, writer, port: int, path: str, body: bytes, token: str) -
     return status
 
 
+async def claim_tokens(port: int, n: int, deadline: float, rc: Any) -> list[tuple[str, str]]:
+    creds: list[tuple[str, str]] = []
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1") as http:
+        for i in range(n):
+            sn = f"BENCH{i:05d}"
+            mac = f"52:54:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}"
+            while True:
+                r = await http.post("/report", json={"sn": sn, "mac": mac, "hardware": {}})
+                if r.status_code == 200 and r.json().get("token"):
+                    creds.append((sn, r.json()["token"]))
+                    break
+                if time.monotonic() > deadline or rc.poll() is not None:
+                    sys.exit(f"no agent token for {sn}: {r.status_code} {r.text[:200]}")
+                await asyncio.sleep(0.2)  # the cache has not seen the task yet
+    return creds
+
+
 async def paced_progress(
     port: int, creds: list[tuple[str, str]], rate_each: float, seconds: float, conns: int = 100
 ) -> tuple[int, int]:
@@ -156,7 +175,9 @@ async def main() -> None:
     cfg = tmp / "rc.yaml"
     cfg.write_text(yaml.safe_dump({
         "idc": IDC, "api_port": port, "state_dir": str(tmp / "state"),
-        "api": {"listen_addr": "127.0.0.1"}, "etcd": {"endpoints": [etcd.endpoint]},
+        "api": {"listen_addr": "127.0.0.1", "admin": {"port": 0},
+                "agent": {"report_rate": 0}},  # 1,000 agents claim from one address
+        "etcd": {"endpoints": [etcd.endpoint]},
         "dhcp": {"enabled": False}, "tftp": {"enabled": False}, "http_boot": {"enabled": False},
         "switch": {"enabled": False},
         "bmc": {"enabled": False}, "workflow": {"enabled": False},
@@ -176,16 +197,10 @@ async def main() -> None:
             await store.put(keys.task(sn), {
                 "sn": sn, "mac": f"52:54:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
                 "status": "installing", "operations": ["hardware_config", "os_install"],
+                "agent_session": {"boot": 1},  # as the power step opens it
             })  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            kvs, _ = await store.get_prefix(keys.machines_prefix)
-            creds = [(kv.value["sn"], kv.value.get("agent_token")) for kv in kvs]
-            if all(t for _, t in creds) and len(creds) == N_TASKS:
-                break
-            if time.monotonic() > deadline or rc.poll() is not None:
-                sys.exit("regional client did not assign agent tokens")
-            await asyncio.sleep(0.5)
+        # Each agent claims its boot's token with its first report (SPEC §5).
+        creds = await claim_tokens(port, N_TASKS, time.monotonic() + 120, rc)
         tokens = tmp / "tokens.txt"
         tokens.write_text("".join(f"{sn} {tok}\n" for sn, tok in creds))
         await asyncio.sleep(1.5)

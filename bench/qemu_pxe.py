@@ -19,8 +19,9 @@ firmware gets its address from our DHCP and loads over our TFTP
   ``bios`` and ``bios-dnsmasq`` back to back and prints the ratio of VM start → agent report;
 
 the initrd (bench/qemu_artifacts.sh: Debian kernel, busybox-static, the sh agent) takes an
-address with ``udhcpc`` and runs the agent, which reads ``regional_url``, ``sn`` and
-``agent_token`` from ``/proc/cmdline`` and drives the task to ``completed``.
+address with ``udhcpc`` and runs the agent, which reads ``regional_url`` and ``sn`` from
+``/proc/cmdline``, gets its token in the answer to its first report, and drives the task to
+``completed``.
 
 Prints the duration of each phase and (``--json FILE``) writes them. Exit 0 when the task
 completed. Needs root, qemu-system-x86 (software emulation, ``-accel tcg``), ipxe-qemu,

@@ -77,7 +77,6 @@ async def test_retries_5xx_and_429_then_succeeds(faulty: tuple[Faulty, str]) -> 
         sleeps.append(d)
 
     async with AgentClient(url, "SN1", backoff=FAST, sleep=sleep) as c:
-
         await _claim(f, c)
         assert await c.is_in_install_queue() is True
     assert len(sleeps) == 3 and len(f.seen) == 4

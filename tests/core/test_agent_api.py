@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -307,33 +308,48 @@ async def test_health_metrics_openapi_and_admin_auth(
 ) -> None:
     await etcd_store.put(keys.task("SN-H"), control_plane_task("SN-H", status="pending"))
     await wait_until(lambda: rc.core.cache.get_task("SN-H"))
+    assert rc.admin_port and rc.admin_port != rc.api_port
+    admin = httpx.AsyncClient(base_url=f"http://127.0.0.1:{rc.admin_port}/api/v1")
     r = await http.get("/health")
     body = r.json()
     assert r.status_code == 200 and body["status"] == "ok"
     assert body["etcd"]["reachable"] and body["etcd"]["revision_lag"] == 0
+    assert body["etcd"]["alarms"] == []
     # The loop monitor sees a stall: block this (shared) event loop for 1.2 s on purpose. Its
     # timer (every 0.5 s) falls due somewhere in the block: it runs at least 0.7 s late.
     await asyncio.sleep(0.6)
     time.sleep(1.2)
     await asyncio.sleep(0.6)
     assert (await http.get("/health")).json()["event_loop_lag_max_seconds"] >= 0.65
-    r = await http.get("/metrics")
+    # The install side serves agent, boot and health routes only.
+    for path in ("/metrics", "/openapi.json", "/admin/tasks", "/docs"):
+        assert (await http.get(path)).status_code == 404, path
+    r = await admin.get("/metrics")
     assert 'regional_client_event_loop_lag_seconds_bucket{idc="' in r.text
     text = r.text
     assert f'regional_client_tasks_total{{idc="{rc.config.idc}",status="pending"}} 1.0' in text
     assert "regional_client_api_request_seconds_bucket" in text
-    spec = (await http.get("/openapi.json")).json()
+    spec = (await admin.get("/openapi.json")).json()
     assert "/api/v1/device/getNextOperation" in spec["paths"]
     assert "NextOperationResponse" in spec["components"]["schemas"]
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["adminToken"]["scheme"] == schemes["agentToken"]["scheme"] == "bearer"
+    op = spec["paths"]["/api/v1/admin/tasks"]["get"]
+    assert op["security"] == [{"adminToken": []}] and {"401", "429"} <= set(op["responses"])
+    rep = spec["paths"]["/api/v1/report"]["post"]
+    assert rep["security"] == [{}, {"agentToken": []}] and {"409", "413"} <= set(rep["responses"])
 
-    assert (await http.get("/admin/tasks")).status_code == 401
-    bad = await http.get("/admin/tasks", headers={"Authorization": "Bearer nope"})
+    assert (await admin.get("/admin/tasks")).status_code == 401
+    bad = await admin.get("/admin/tasks", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401
-    ok = await http.get("/admin/tasks", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    ok = await admin.get("/admin/tasks", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert ok.status_code == 200 and ok.json()["tasks"][0]["sn"] == "SN-H"
-    one = await http.get("/admin/tasks/SN-H", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    one = await admin.get("/admin/tasks/SN-H", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert one.status_code == 200 and "agent_token" not in one.json()
-    audit = (Path(rc.config.state_dir) / "audit.log").read_text()
-    assert '"actor": "ops"' in audit and '"action": "tasks.list"' in audit
-    assert '"action": "auth.denied"' in audit
-    assert ADMIN_TOKEN not in audit
+    await admin.aclose()
+    lines = (Path(rc.config.state_dir) / "audit.log").read_text().splitlines()
+    audit = [json.loads(x) for x in lines if x]
+    assert any(a["actor"] == "ops" and a["action"] == "tasks.list" for a in audit)
+    denied = [a["result"] for a in audit if a["action"] == "auth.denied"]
+    assert denied == ["no bearer token", "invalid admin token"]  # both refusals audited
+    assert ADMIN_TOKEN not in str(audit)

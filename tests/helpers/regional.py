@@ -22,6 +22,7 @@ def make_config(idc: str, etcd_endpoint: str, state_dir: Path, **sections: Any) 
         "api": {
             "listen_addr": "127.0.0.1",
             "admin_tokens": [{"name": "ops", "sha256": hash_token(ADMIN_TOKEN)}],
+            "admin": {"port": 0},  # its own listener on a free loopback port
         },
         "etcd": {"endpoints": [etcd_endpoint], "dial_timeout": "2s", "request_timeout": "5s"},
         "dhcp": {"enabled": False},

@@ -20,6 +20,7 @@ def task(sn: str = "SN001", mac: str = "00:1a:2b:3c:4d:5e", **kw: Any) -> dict[s
         "hostname": "node1",
         "os_type": "ubuntu",
         "os_version": "22.04",
+        # A clear token left by an older version: it must never reach a boot config.
         "agent_token": "tok-" + "a" * 20,
         "pxe": {},
     }

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from regional_client import __version__
+from regional_client.api.openapi import add_security
 from regional_client.core.errors import ProvisionError
 from regional_client.core.metrics import CONTENT_TYPE_LATEST, Metrics
 
@@ -73,7 +74,7 @@ class RequestMetrics:
             )
 
 
-def _health_router(health: Health | None, metrics: Metrics) -> APIRouter:
+def _health_router(health: Health | None, metrics: Metrics, with_metrics: bool) -> APIRouter:
     r = APIRouter(tags=["health"])
 
     @r.get("/health")
@@ -81,11 +82,13 @@ def _health_router(health: Health | None, metrics: Metrics) -> APIRouter:
         body = await health.report() if health is not None else {"status": "ok"}
         return JSONResponse(body, status_code=200 if body["status"] != "down" else 503)
 
-    @r.get("/metrics")
-    async def get_metrics() -> Response:
-        if health is not None:
-            health.refresh_gauges()
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    if with_metrics:
+
+        @r.get("/metrics")
+        async def get_metrics() -> Response:
+            if health is not None:
+                health.refresh_gauges()
+            return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return r
 
@@ -96,16 +99,19 @@ def create_app(
     health: Health | None = None,
     routers: Sequence[APIRouter] = (),
     root_routers: Sequence[APIRouter] = (),
+    docs: bool = True,
+    with_metrics: bool = True,
 ) -> FastAPI:
-    """The API: health and metrics, the ``routers`` (agent and admin) under ``/api/v1`` and the
-    ``root_routers`` (HTTP boot) at the root."""
+    """The API: health (and metrics), the ``routers`` (agent and admin) under ``/api/v1`` and
+    the ``root_routers`` (HTTP boot) at the root. ``docs``: serve the OpenAPI document (with
+    its security schemes and error answers, :mod:`regional_client.api.openapi`)."""
     app = FastAPI(
         title="LPMOS Regional Client",
         version=__version__,
-        description="Agent API (bearer: the task's agent token) and admin API (bearer: admin "
-        "token) of one data center's regional client.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        description="Agent API (bearer: this boot's agent token, from the answer to the first "
+        "report) and admin API (bearer: admin token) of one data center's regional client.",
+        openapi_url=f"{API_PREFIX}/openapi.json" if docs else None,
+        docs_url=f"{API_PREFIX}/docs" if docs else None,
         redoc_url=None,
     )
 
@@ -120,10 +126,18 @@ def create_app(
             {"error": "invalid_request", "message": _validation_message(exc)}, status_code=422
         )
 
-    app.include_router(_health_router(health, metrics), prefix=API_PREFIX)
+    app.include_router(_health_router(health, metrics, with_metrics), prefix=API_PREFIX)
     for r in routers:
         app.include_router(r, prefix=API_PREFIX)
     for r in root_routers:
         app.include_router(r)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_security(plain_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

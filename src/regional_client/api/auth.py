@@ -48,17 +48,25 @@ class AdminAuth:
         self.audit = audit
 
     def __call__(self, request: Request) -> str:
-        token = bearer(request)
+        try:
+            token = bearer(request)
+        except AuthError as e:
+            self._denied(request, "no bearer token")
+            raise e from None
         name = match_admin(token, self.tokens)
         if name is None:
-            self.audit.record(
-                "anonymous",
-                "auth.denied",
-                request.url.path,
-                result="invalid admin token",
-                method=request.method,
-                client=request.client.host if request.client else None,
-            )
+            self._denied(request, "invalid admin token")
             raise AuthError("invalid admin token")
         request.state.actor = name
         return name
+
+    def _denied(self, request: Request, why: str) -> None:
+        """Every refusal is audited, with or without a bearer (SPEC §10)."""
+        self.audit.record(
+            "anonymous",
+            "auth.denied",
+            request.url.path,
+            result=why,
+            method=request.method,
+            client=request.client.host if request.client else None,
+        )

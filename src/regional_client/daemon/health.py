@@ -1,7 +1,8 @@
 """``GET health`` and the gauges refreshed before each ``GET metrics``.
 
-Health: etcd reachability and watch lag, uptime, event-loop lag, and every component's own
-check; ``down`` when etcd is unreachable (503), ``degraded`` when a component check fails.
+Health: etcd reachability, watch lag and alarms, uptime, event-loop lag, and every component's
+own check; ``down`` when etcd is unreachable (503), ``degraded`` when etcd raised an alarm
+(``NOSPACE``: the quota is full, every write fails) or a component check fails.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Health:
                 await c.store.latest_mod_revision(c.keys.servers_prefix),
             )
             applied = c.cache.revision
-            return {
+            out: dict[str, Any] = {
                 "reachable": True,
                 "revision": await c.store.revision(c.keys.root),
                 "cache_revision": applied,
@@ -47,6 +48,11 @@ class Health:
             }
         except Exception as e:
             return {"reachable": False, "error": str(e)[:300]}
+        try:
+            out["alarms"] = await c.store.alarms()
+        except Exception as e:  # e.g. an etcd user without the right to list alarms
+            out["alarms"], out["alarms_error"] = None, str(e)[:300]
+        return out
 
     async def report(self) -> dict[str, Any]:
         c = self.core
@@ -60,6 +66,8 @@ class Health:
         body["etcd"] = await self._etcd()
         if not body["etcd"]["reachable"]:
             body["status"] = "down"
+        elif body["etcd"].get("alarms"):
+            body["status"] = "degraded"  # NOSPACE: every write fails until an operator acts
         for name, check in self.checks.items():
             try:
                 res = check()

@@ -23,9 +23,11 @@ from regional_client.agentapi import http as agent_http
 from regional_client.agentapi.service import AgentService
 from regional_client.api.app import create_app
 from regional_client.api.auth import AdminAuth
+from regional_client.api.guard import Guard, guarded_protocol
 from regional_client.config import Config
 from regional_client.config.secretbox import SecretBox
 from regional_client.core.audit import Audit
+from regional_client.core.limits import LimitHits
 from regional_client.core.logs import get_logger, set_mac_resolver, setup_logging
 from regional_client.core.loop_monitor import LoopMonitor
 from regional_client.core.metrics import Metrics
@@ -60,14 +62,16 @@ class RegionalClient:
         self.configure_logging = configure_logging
         self.services: Services | None = None
         self.etcd: EmbeddedEtcd | None = None
-        self.http: _Server | None = None
-        self._http_task: asyncio.Task[Any] | None = None
+        self._http: list[tuple[_Server, asyncio.Task[Any]]] = []
         self._started: list[Service] = []
         self._store: EtcdStore | None = None
         self._audit: Audit | None = None
         self._instance_id: str | None = None
         self.stopping = asyncio.Event()
         self.api_port: int | None = None
+        """Port of the install-side listener (agent API, HTTP boot, health)."""
+        self.admin_port: int | None = None
+        """Port of the admin listener (the same as ``api_port`` when not split)."""
 
     @property
     def core(self) -> Core:
@@ -136,45 +140,75 @@ class RegionalClient:
             action="started",
             instance=instance_id,
             port=self.api_port,
+            admin_port=self.admin_port,
             etcd=",".join(endpoints),
         )
         return services
 
     async def _start_http(self, services: Services) -> None:
-        core = services.core
-        app = create_app(
-            core.metrics,
-            health=Health(core, services.health_checks),
-            routers=(agent_http.router(core.agent), *services.routers),
+        """Two listeners (SPEC §10): the install side serves the agent API, HTTP boot and
+        health; the admin side (default loopback) everything, with the OpenAPI document and
+        metrics. ``api.admin.port: null`` serves everything on the install listener."""
+        core, api = services.core, self.config.api
+        health = Health(core, services.health_checks)
+        agent = agent_http.router(core.agent)
+        everything = create_app(
+            core.metrics, health=health, routers=(agent, *services.routers),
             root_routers=services.root_routers,
-        )
+        )  # fmt: skip
+        hits = LimitHits(core.metrics)
+        if api.admin.port is None:
+            self.api_port = await self._listen("install", everything, api.listen_addr,
+                                               self.config.api_port, hits)  # fmt: skip
+            self.admin_port = self.api_port
+            return
+        install = create_app(
+            core.metrics, health=health, routers=(agent,), root_routers=services.root_routers,
+            docs=False, with_metrics=False,
+        )  # fmt: skip
+        self.api_port = await self._listen("install", install, api.listen_addr,
+                                           self.config.api_port, hits)  # fmt: skip
+        tls = (str(api.admin.tls_cert), str(api.admin.tls_key)) if api.admin.tls_cert else None
+        self.admin_port = await self._listen("admin", everything, api.admin.listen_addr,
+                                             api.admin.port, hits, tls)  # fmt: skip
+
+    async def _listen(
+        self, name: str, app: Any, host: str, port: int, hits: LimitHits,
+        tls: tuple[str, str] | None = None,
+    ) -> int:  # fmt: skip
+        lim = self.config.api.limits
         conf = uvicorn.Config(
             app,
-            host=self.config.api.listen_addr,
-            port=self.config.api_port,
+            host=host,
+            port=port,
+            http=guarded_protocol(Guard(lim, hits)),
             log_config=None,
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=5,
             # Agents poll every second or few; uvicorn's default (5 s) closes idle connections
             # just as an agent reuses one (ReadError, then a retry). nginx's default instead.
-            timeout_keep_alive=75,
+            timeout_keep_alive=round(lim.keep_alive),
+            ssl_certfile=tls[0] if tls else None,
+            ssl_keyfile=tls[1] if tls else None,
         )
-        self.http = _Server(conf)
-        self._http_task = asyncio.get_running_loop().create_task(self.http.serve())
-        while not self.http.started:
-            if self._http_task.done():
-                exc = self._http_task.exception()
-                raise OSError(f"API server failed to start on port {self.config.api_port}: {exc}")
+        server = _Server(conf)
+        task = asyncio.get_running_loop().create_task(server.serve())
+        self._http.append((server, task))
+        while not server.started:
+            if task.done():
+                exc = task.exception()
+                raise OSError(f"{name} listener failed to start on {host}:{port}: {exc}")
             await asyncio.sleep(0.02)
-        sock = self.http.servers[0].sockets[0]
-        self.api_port = int(sock.getsockname()[1])
+        return int(server.servers[0].sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self.http is not None and self._http_task is not None:
-            self.http.should_exit = True
+        for server, _task in self._http:
+            server.should_exit = True
+        for _server, task in self._http:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._http_task, 10)
+                await asyncio.wait_for(task, 10)
+        self._http.clear()
         for svc in reversed(self._started):
             try:
                 # Each service bounds its own wait; this is the net for one that does not.

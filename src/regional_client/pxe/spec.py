@@ -65,12 +65,18 @@ def check_rel_path(path: str, tftp_root: Path, what: str) -> str:
     return rel
 
 
+NEVER = frozenset({"agent_token"})
+"""Parameters dropped wherever they come from: no secret is ever in a boot config (SPEC §5)."""
+
+
 def merge_params(*parts: str, reserved: Mapping[str, str]) -> str:
-    """Join parameter strings; ``reserved`` keys are dropped from ``parts`` and appended last."""
+    """Join parameter strings; ``reserved`` keys are dropped from ``parts`` and appended last;
+    :data:`NEVER` keys are dropped."""
     out: list[str] = []
     for part in parts:
         for tok in part.split():
-            if tok.split("=", 1)[0] not in reserved:
+            key = tok.split("=", 1)[0]
+            if key not in reserved and key not in NEVER:
                 out.append(tok)
     out += [f"{k}={v}" for k, v in reserved.items()]
     return " ".join(out)

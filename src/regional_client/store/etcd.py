@@ -334,6 +334,19 @@ class EtcdStore:
 
         return await self._call(op)
 
+    async def alarms(self) -> list[str]:
+        """The cluster's active alarms (``NOSPACE``: the space quota is full and every write
+        fails; ``CORRUPT``), each as ``NAME@member``; empty when all is well."""
+
+        async def op(c: _Client) -> list[str]:
+            out = []
+            async for a in c.list_alarms():
+                name = rpc.AlarmType.Name(a.alarm_type)
+                out.append(f"{name}@{a.member_id:x}")
+            return out
+
+        return list(await self._call(op))
+
     async def latest_mod_revision(self, prefix: str) -> int:
         """The newest ``mod_revision`` of any key under ``prefix`` (0 if none): one cheap read."""
 

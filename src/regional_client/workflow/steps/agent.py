@@ -121,9 +121,10 @@ class AgentStep(Step):
         await ctx.record.set_state(task.sn, power)
         await ctx.devices.boot_device(task, "pxe", persistent=False)
         await ctx.record.open_agent_session(task.sn)  # the old boot's token dies here
+        booted = time.time()  # before the cycle: the new boot's activity can follow it at once
         await ctx.devices.power_cycle(task)
         deadline = time.time() + ctx.config.agent_timeout
-        power.deadline, power.booted = deadline, time.time()
+        power.deadline, power.booted = deadline, booted
         await ctx.record.set_state(task.sn, power)
         await ctx.record.progress(task.sn, 20, f"{short}: power cycled once more")
         return deadline

@@ -43,9 +43,10 @@ class PowerStep(Step):
         st.intent = now_iso()
         await rec.set_state(task.sn, st)
         await rec.open_agent_session(task.sn)
+        booted = time.time()  # before the reset: the boot's activity can follow it at once
         st.action = await devices.power_on_or_reset(task)
         st.done, st.at = True, now_iso()
-        st.deadline, st.booted = time.time() + ctx.config.agent_timeout, time.time()
+        st.deadline, st.booted = time.time() + ctx.config.agent_timeout, booted
         await rec.set_state(task.sn, st)
         await rec.progress(task.sn, 20, f"{st.action} with PXE boot: waiting for the agent")
 
