@@ -21,13 +21,14 @@ def free_port() -> int:
 class EtcdProcess:
     """Start/kill/restart a real etcd on 127.0.0.1 with its data in ``data_dir``."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
         if shutil.which("etcd") is None:
             raise RuntimeError("etcd binary not found: apt-get install etcd-server")
         self.data_dir = Path(data_dir)
         self.client_port = free_port()
         self.peer_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_args = extra_args
 
     @property
     def endpoint(self) -> str:
@@ -43,7 +44,7 @@ class EtcdProcess:
                 "etcd", "--name", "test", "--data-dir", str(self.data_dir),
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"test={peer}",
+                "--initial-cluster", f"test={peer}", *self.extra_args,
             ],
             stdout=log, stderr=log, env={"PATH": os.environ["PATH"]},
         )  # fmt: skip

@@ -176,6 +176,18 @@ def test_parse_range() -> None:
     assert parse_range("bytes=0-1,3-4", 10) is None
     assert parse_range("items=0-1", 10) is None
     assert parse_range("bytes=-", 10) is None
+    # Numbers too long for int() (Python refuses more than 4,300 digits): clipped, never a 500.
+    assert parse_range("bytes=" + "9" * 4301 + "-", 10) == "unsatisfiable"
+    assert parse_range("bytes=0-" + "9" * 5000, 10) == (0, 10)
+    assert parse_range("bytes=-" + "9" * 5000, 10) == (0, 10)
+    assert parse_range("bytes=" + "0" * 19 + "1-", 10) == "unsatisfiable"  # 19 digits: clipped
+
+
+async def test_huge_range_numbers_are_not_a_500(server: tuple[str, Boot]) -> None:
+    base, _ = server
+    url = f"{base}/boot/initrds/big.img"
+    assert await status_of(url, "-H", "Range: bytes=" + "9" * 4301 + "-") == 416
+    assert await status_of(url, "-H", "Range: bytes=0-" + "9" * 4301) == 206  # all of it
 
 
 async def test_files_alias(server: tuple[str, Boot], payload: bytes) -> None:

@@ -60,6 +60,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._counted = False
         self._timer: asyncio.TimerHandle | None = None
         self._head = 0
+        self._tail = b""
         self._body = 0
         if g.open >= lim.max_connections:
             return self._drop("http_connections")
@@ -107,15 +108,22 @@ class _GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():
             return
-        super().data_received(data)
-        if self._head >= 0 and not self.transport.is_closing():
-            self._head += len(data)
-            if self._head > self.guard.limits.max_header_bytes:
+        if self._head >= 0:
+            # Bytes of the head in this chunk: up to its blank line, if the chunk holds it (the
+            # 3 bytes kept from the last chunk find one split across two chunks).
+            seen = self._tail + data
+            end = seen.find(b"\r\n\r\n")
+            head = len(data) if end < 0 else end + 4 - len(self._tail)
+            self._tail = seen[-3:]
+            if self._head + head > self.guard.limits.max_header_bytes:
                 self._drop("http_header_size", _reply(b"431", b"Request Header Fields Too Large"))
+                return
+            self._head += head
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head, self._body = 0, 0
+        self._body = 0
         if self._timer is None:
             self._arm(self.guard.limits.header_timeout, "http_header_timeout")
 
@@ -130,6 +138,8 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
+        if self.transport.is_closing():
+            return
         self._body += len(body)
         if self._body > self.guard.limits.max_body_bytes:
             self._disarm()
@@ -144,7 +154,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().on_response_complete()
         # Idle now: uvicorn's keep-alive timer runs; the next head gets its own deadline when
         # its first byte arrives (on_message_begin).
-        self._head = 0
+        self._head, self._tail = 0, b""
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:

@@ -28,6 +28,8 @@ __all__ = ["CHUNK", "FdResponse", "parse_range"]
 
 CHUNK = 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_DIGITS = 18
+_HUGE = 10**_DIGITS
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
@@ -40,6 +42,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     first, last = m.groups()
     if not first and not last:
         return None
+    # No file has 19 digits of bytes: longer numbers are clipped before int() (Python refuses
+    # to convert more than 4,300 digits, which was a 500).
+    if len(first) > _DIGITS:
+        return "unsatisfiable"
+    if len(last) > _DIGITS:
+        last = str(_HUGE)
     if not first:  # suffix: the last n bytes
         n = int(last)
         if n == 0:
