@@ -197,9 +197,12 @@ class RelayAgent(asyncio.DatagramProtocol):
 # ----- the boot ---------------------------------------------------------------------------------
 
 
-async def _fetch(host: str, port: int, name: str) -> bytes:
+async def _fetch(host: str, port: int, name: str, ip: str | None = None) -> bytes:
+    """One file over TFTP, from the address DHCP gave the server (as firmware does)."""
     chunks: list[bytes] = []
-    await tftp.fetch(host, port, name, blksize=1468, tsize=True, sink=chunks.append)
+    local = (ip, 0) if ip else None
+    await tftp.fetch(host, port, name, blksize=1468, tsize=True, sink=chunks.append,
+                     local_addr=local)  # fmt: skip
     return b"".join(chunks)
 
 
@@ -209,17 +212,18 @@ async def pxe_boot(
     """The firmware + pxelinux part of a network boot; returns the kernel command line."""
     lease = await relay.exchange(mac, arch)
     host, port = tftp_addr
-    total = len(await _fetch(host, port, lease.boot_file))
+    ip = lease.ip if lease.ip.startswith("127.") else None  # loopback: a source of its own
+    total = len(await _fetch(host, port, lease.boot_file, ip))
     name = "pxelinux.cfg/01-" + mac.lower().replace(":", "-")
     try:
-        text = (await _fetch(host, port, name)).decode("utf-8", "replace")
+        text = (await _fetch(host, port, name, ip)).decode("utf-8", "replace")
     except ProtocolError:
         name = "pxelinux.cfg/default"
-        text = (await _fetch(host, port, name)).decode("utf-8", "replace")
+        text = (await _fetch(host, port, name, ip)).decode("utf-8", "replace")
     total += len(text)
     kernel, initrd, append = parse_pxelinux(text)
     for path in (kernel, initrd):
         if path:
             with contextlib.suppress(ProtocolError):
-                total += len(await _fetch(host, port, path))
+                total += len(await _fetch(host, port, path, ip))
     return BootResult(lease, name, kernel, initrd, parse_cmdline(append), append, total)

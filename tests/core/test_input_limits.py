@@ -46,7 +46,8 @@ async def rc(etcd_server: EtcdProcess, idc: str, tmp_path: Path) -> AsyncIterato
 
 def _hits(rc: RegionalClient, limit: str) -> float:
     text = rc.core.metrics.render().decode()
-    m = re.search(r'regional_client_limit_hits_total\{idc="[^"]+",limit="%s"\} (\S+)' % limit, text)
+    rx = r'regional_client_limit_hits_total\{idc="[^"]+",limit="' + limit + r'"\} (\S+)'
+    m = re.search(rx, text)
     return float(m.group(1)) if m else 0.0
 
 

@@ -61,6 +61,12 @@ async def test_tftp_hpa_netascii(tftp_server: ServerFactory, root: Path, tmp_pat
     rc, log = await run("tftp", "-m", "ascii", host, str(port), "-c", "get", "small.txt", str(out))
     assert rc == 0, log
     assert out.read_bytes() == (root / "small.txt").read_bytes()
+    # several conversion steps (64 KiB each), CR and LF both present
+    text = b"".join(b"line %d\r\n\n" % i for i in range(40000))
+    (root / "multi.txt").write_bytes(text)
+    rc, log = await run("tftp", "-m", "ascii", host, str(port), "-c", "get", "multi.txt", str(out))
+    assert rc == 0, log
+    assert out.read_bytes() == text
 
 
 @pytest.mark.parametrize(

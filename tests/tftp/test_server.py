@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import socket
 from pathlib import Path
+from typing import Any
 
 from regional_client.core.metrics import Metrics
 from regional_client.tftp import packets
@@ -23,7 +24,7 @@ async def test_100_concurrent_clients(
     """100 simultaneous 20 MiB transfers: 90 in-process UDP clients with assorted options plus
     10 curl processes; every copy byte-identical. Large blocks keep the packet count (and the
     CPU used on a shared machine) bounded."""
-    server = await tftp_server(max_clients=100)
+    server = await tftp_server(max_clients=100, max_transfers_per_source=100)  # one address
     assert server.address is not None
     host, port = server.address
     shapes = [(8192, 4), (16384, 2), (65464, 1), (4096, 8), (32768, 2)]
@@ -55,25 +56,78 @@ def _rrq(name: bytes, **opts: str) -> bytes:
     return packets.encode_request(Request(Opcode.RRQ, name, "octet", opts))
 
 
-async def test_max_clients_answers_busy(tftp_server: ServerFactory) -> None:
+async def _held(server: Any, n: int) -> None:
+    for _ in range(300):
+        if len(server.transfers) == n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(server.transfers)} transfers, expected {n}")
+
+
+async def test_full_of_acknowledged_transfers_answers_busy(tftp_server: ServerFactory) -> None:
+    """Two clients ACK the OACK, then stall: they hold real slots; a third gets "busy"."""
     server = await tftp_server(max_clients=2, retransmit_timeout="5s")
     assert server.address is not None
-    silent = []
-    for _ in range(2):  # two clients that request and then never ACK: they hold their slots
-        s = udp()
+    stalled = []
+    for i in range(2):
+        s = udp(f"127.0.21.{i + 1}")
         s.sendto(_rrq(b"big.bin", blksize="1468"), server.address)
-        silent.append(s)
-    for _ in range(100):
-        if len(server.transfers) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert len(server.transfers) == 2
+        _oack, tid = await asyncio.wait_for(asyncio.get_running_loop().sock_recvfrom(s, 2000), 3)
+        s.sendto(packets.encode_ack(0), tid)  # acknowledged: a real transfer, then silence
+        stalled.append(s)
+    await _held(server, 2)
     try:
         await fetch(*server.address, "small.txt", timeout=1.0, retries=1)
         raise AssertionError("third client was served")
     except TftpClientError as e:
         assert e.fields["code"] == 0 and "busy" in e.message
-    for s in silent:
+    for s in stalled:
+        s.close()
+
+
+async def test_unacked_flood_does_not_lock_out_real_clients(
+    tftp_server: ServerFactory, root: Path
+) -> None:
+    """100 read requests from 100 addresses that never ACK fill a 10-slot server; a real
+    client is served at once: it takes the slot of the oldest never-acknowledged transfer."""
+    m = Metrics("dcT")
+    server = await tftp_server(metrics=m, max_clients=10, retransmit_timeout="5s")
+    assert server.address is not None
+    flood = []
+    for i in range(100):
+        s = udp(f"127.0.22.{i + 1}")
+        s.sendto(_rrq(b"big.bin", blksize="1468"), server.address)
+        flood.append(s)
+    await _held(server, 10)
+    t0 = asyncio.get_running_loop().time()
+    got = await fetch(*server.address, "small.txt", timeout=1.0, retries=1)
+    assert got.size == (root / "small.txt").stat().st_size
+    assert asyncio.get_running_loop().time() - t0 < 1.0  # before: "busy" for ~6 s
+    assert 'limit_hits_total{idc="dcT",limit="tftp_half_open_reclaimed"}' in m.render().decode()
+    for s in flood:
+        s.close()
+
+
+async def test_transfers_per_source(tftp_server: ServerFactory) -> None:
+    """4 transfers to one address at most; the 5th is refused; another address is served."""
+    m = Metrics("dcT")
+    server = await tftp_server(metrics=m, max_clients=100, retransmit_timeout="5s")
+    assert server.address is not None
+    held = []
+    for _ in range(4):
+        s = udp("127.0.23.1")
+        s.sendto(_rrq(b"big.bin", blksize="1468"), server.address)
+        held.append(s)
+    await _held(server, 4)
+    fifth = udp("127.0.23.1")
+    fifth.sendto(_rrq(b"small.txt"), server.address)
+    assert packets.decode(await recv(fifth)) == packets.ErrorPacket(0, "too many transfers")
+    got = await fetch(*server.address, "small.txt", timeout=1.0, retries=1,
+                      local_addr=("127.0.23.2", 0))  # fmt: skip
+    assert got.size > 0
+    text = m.render().decode()
+    assert 'limit_hits_total{idc="dcT",limit="tftp_transfers_per_source"} 1.0' in text
+    for s in [*held, fifth]:
         s.close()
 
 
@@ -81,10 +135,10 @@ async def recv(s: socket.socket) -> bytes:
     return await asyncio.wait_for(asyncio.get_running_loop().sock_recv(s, 2000), 3)
 
 
-def udp() -> socket.socket:
+def udp(addr: str = "127.0.0.1") -> socket.socket:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setblocking(False)
-    s.bind(("127.0.0.1", 0))
+    s.bind((addr, 0))
     return s
 
 

@@ -18,7 +18,15 @@ class TftpConfig(Section):
     listen_addr: str = ":69"
     """``host:port``; ``:69`` means every IPv4 address. Replies leave from the address asked."""
     max_clients: int = Field(100, ge=1)
-    """Simultaneous transfers; further requests get a TFTP "server busy" error."""
+    """Simultaneous transfers. When full, a new request takes the slot of the oldest transfer
+    whose client never acknowledged anything (a flood of requests that are never ACKed cannot
+    lock real clients out); with no such transfer it gets a TFTP "server busy" error."""
+    max_transfers_per_source: int = Field(4, ge=1)
+    """Simultaneous transfers to one client address (PXE firmware and loaders fetch one file at
+    a time); more get "too many transfers"."""
+    netascii_max: int = Field(4 * 1024 * 1024, ge=0)
+    """Largest file served in netascii mode (converted while sent, never held in memory);
+    larger files must use octet mode. 0 refuses netascii."""
     timeout: Duration = 30.0
     """Transfer timeout: a transfer with no acknowledged progress for this long is aborted."""
     block_size: int = Field(65464, ge=8, le=65464)

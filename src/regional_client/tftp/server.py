@@ -24,20 +24,14 @@ from dataclasses import dataclass
 
 from regional_client.config.tftp import TftpConfig
 from regional_client.core.errors import ForbiddenError, NotFound, ProtocolError
+from regional_client.core.limits import LimitHits
 from regional_client.core.logs import StructLogger, get_logger
 from regional_client.core.metrics import Metrics
 from regional_client.tftp import packets
 from regional_client.tftp.packets import ErrorCode, Opcode, Request
 from regional_client.tftp.sender import BlockSender
 from regional_client.tftp.session import Limits, Session, Transmit, negotiate
-from regional_client.tftp.source import (
-    FileSource,
-    MemoryData,
-    ResponseData,
-    RootSource,
-    read_all,
-    to_netascii,
-)
+from regional_client.tftp.source import FileSource, NetasciiData, ResponseData, RootSource
 from regional_client.tftp.stats import TftpMetrics
 
 __all__ = ["TftpServer", "TransferInfo", "parse_listen_addr"]
@@ -225,6 +219,8 @@ class TftpServer:
         self.source: FileSource = source or RootSource(config.root_dir)
         self.metrics = TftpMetrics(metrics or Metrics("-"))
         self.log = log or get_logger("tftp")
+        self.hits = LimitHits(metrics or Metrics("-"), self.log)
+        self.per_source: dict[str, int] = {}
         self.limits = Limits(
             max_blksize=config.block_size,
             max_windowsize=config.max_window_size,
@@ -325,13 +321,28 @@ class TftpServer:
             self.log.info("TFTP write refused", action="tftp_wrq_refused", ip=peer[0])
             self._reply_error(peer, ErrorCode.ACCESS_VIOLATION, "server is read-only", "write")
             return
-        if len(self.transfers) >= self.config.max_clients:
-            self.log.warning("TFTP server full", action="tftp_busy", ip=peer[0])
+        if self.per_source.get(peer[0], 0) >= self.config.max_transfers_per_source:
+            self.hits.hit("tftp_transfers_per_source", peer[0])
+            self._reply_error(peer, ErrorCode.NOT_DEFINED, "too many transfers", "per_source")
+            return
+        if len(self.transfers) >= self.config.max_clients and not self._reclaim_half_open():
+            self.hits.hit("tftp_transfers", peer[0])
             self._reply_error(peer, ErrorCode.NOT_DEFINED, "server busy, try again", "busy")
             return
         data = self._open(req, peer)
         if data is not None:
             self._begin(req, data, peer, local)
+
+    def _reclaim_half_open(self) -> bool:
+        """Server full: end the oldest transfer whose client never acknowledged anything (a
+        request flood never ACKs; a real client ACKs its first block within milliseconds)."""
+        half_open = [t for t in self.transfers if not t.session.answered]
+        if not half_open:
+            return False
+        oldest = min(half_open, key=lambda t: t.session.started)
+        self.hits.hit("tftp_half_open_reclaimed", oldest.peer[0])
+        oldest.abort("server busy: transfer never acknowledged")
+        return True
 
     def _open(self, req: Request, peer: tuple[str, int]) -> ResponseData | None:
         try:
@@ -354,14 +365,12 @@ class TftpServer:
         self.metrics.request(data.name)
         if req.mode == "netascii":
             try:
-                converted = to_netascii(read_all(data))
+                return NetasciiData(data, self.config.netascii_max)
             except ForbiddenError:
                 data.close()
+                self.hits.hit("tftp_netascii_size", peer[0])
                 self._reply_error(peer, ErrorCode.ACCESS_VIOLATION, "use octet mode", "netascii")
                 return None
-            name = data.name
-            data.close()
-            data = MemoryData(name, converted)
         return data
 
     def _begin(self, req: Request, data: ResponseData, peer: tuple[str, int], local: str) -> None:
@@ -383,12 +392,19 @@ class TftpServer:
         )
         transfer = _Transfer(self, sock, peer, data, session)
         self.transfers.add(transfer)
+        self.per_source[peer[0]] = self.per_source.get(peer[0], 0) + 1
         self.metrics.active.labels(idc=self.metrics.idc).set(len(self.transfers))
         transfer.begin()
         if session.finished:
             transfer.finish()
 
     def _transfer_done(self, t: _Transfer) -> None:
+        if t in self.transfers:
+            left = self.per_source.get(t.peer[0], 1) - 1
+            if left > 0:
+                self.per_source[t.peer[0]] = left
+            else:
+                self.per_source.pop(t.peer[0], None)
         self.transfers.discard(t)
         s = t.session
         ok = s.error_kind is None

@@ -131,6 +131,9 @@ class Session:
         self.total_blocks = size // self.blksize + 1
         self.state = State.OACK_SENT if nego.oack else State.SENDING
         self.acked = 0
+        self.answered = False
+        """The client has acknowledged something (until then the transfer is "half-open":
+        the server may reclaim its slot for a new request when full)."""
         self.sent_hi = 0
         self.last_tx = now
         self.last_progress = now
@@ -204,6 +207,7 @@ class Session:
         acked = self.sent_hi - ((self.sent_hi - block) & 0xFFFF)
         if acked > self.acked or (self.state is State.OACK_SENT and acked == 0):
             self.acked = acked
+            self.answered = True
             self.state = State.SENDING
             self.retries_left = self.limits.retries
             self.last_progress = now
