@@ -3,16 +3,17 @@
 Measures, over loopback only, the figures of issue #18 for any checkout (``--src`` points at
 its ``src/``: run it once on main for "before", once on a branch for "after"):
 
-* ``slow_heads``: 1,100 connections that send a partial request head and then nothing; is
-  ``/health`` still answered, how many of them does the server still hold after 15 s (the
-  server runs with ``RLIMIT_NOFILE`` 1024, the usual default without ``LimitNOFILE``);
+* ``slow_heads``: 1,100 connections from 20 addresses that send a partial request head and
+  then nothing; are ``/health``, HTTP boot and TFTP still answered, how many of them does the
+  server still hold after 15 s (``--nofile``: the server's ``RLIMIT_NOFILE``, 1024 — the usual
+  default without ``LimitNOFILE`` — or the unit's 65536);
 * ``big_body``: RSS growth of the server for one 64 MiB request body;
 * ``range``: the status of a boot-file request with a 4,300-digit ``Range`` header;
 * ``discovery_flood``: unauthenticated 1 MiB discovery reports against an etcd with a
   64 MiB quota: reports accepted, whether etcd raised ``NOSPACE``, what ``/health`` said;
 * ``tftp_slots``: 100 read requests from one source that never ACK, then one from another
   source: its answer and how long until it was served;
-* ``netascii``: RSS growth for 40 concurrent netascii reads of a 16 MiB file.
+* ``netascii``: RSS growth for 40 concurrent netascii reads of a 4 MiB file.
 
 Every loop is bounded in count and time; the server, etcd and all sockets are local and
 stopped at the end.
@@ -86,8 +87,8 @@ def open_fds(pid: int) -> int:
 
 
 class Setup:
-    def __init__(self, src: Path, new: bool, tmp: Path) -> None:
-        self.src, self.new, self.tmp = src, new, tmp
+    def __init__(self, src: Path, new: bool, tmp: Path, nofile: int) -> None:
+        self.src, self.new, self.tmp, self.nofile = src, new, tmp, nofile
         self.api, self.tftp = free_port(), free_port()
         self.etcd_port, self.peer = free_port(), free_port()
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -116,7 +117,7 @@ class Setup:
         root = self.tmp / "tftp"
         root.mkdir()
         (root / "kernel").write_bytes(os.urandom(MiB))
-        (root / "text.cfg").write_bytes(b"line of text\n" * (16 * MiB // 13))
+        (root / "text.cfg").write_bytes(b"line of text\n" * (4 * MiB // 13))
         api: dict[str, Any] = {"listen_addr": "127.0.0.1"}
         if self.new:
             api["admin"] = {"port": 0}
@@ -135,7 +136,9 @@ class Setup:
         env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(self.src)}
 
         def limit() -> None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            n = self.nofile if hard == resource.RLIM_INFINITY else min(self.nofile, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
 
         proc = subprocess.Popen(
             [sys.executable, "-m", "regional_client", "run", "-c", str(self.tmp / "rc.yaml")],
@@ -163,11 +166,14 @@ class Setup:
                 p.kill()
 
 
-async def slow_heads(s: Setup, pid: int, n: int = 1100) -> dict[str, Any]:
+async def slow_heads(s: Setup, pid: int, n: int = 1100, sources: int = 20) -> dict[str, Any]:
     conns = []
-    for _ in range(n):
+    for i in range(n):
+        src = (f"127.0.5.{i % sources + 1}", 0)
         try:
-            r, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", s.api), 2)
+            r, w = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", s.api, local_addr=src), 2
+            )
         except (OSError, TimeoutError):
             break
         w.write(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
@@ -348,12 +354,14 @@ async def main() -> None:
     ap.add_argument("--src", type=Path, default=ROOT / "src")
     ap.add_argument("--new", action="store_true", help="the checkout knows api.admin")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--nofile", type=int, default=1024,
+                    help="the server's RLIMIT_NOFILE (1024: no LimitNOFILE; the unit sets 65536)")
     args = ap.parse_args()
     for b in ("etcd", "etcdctl"):
         if not shutil.which(b):
             sys.exit(f"{b} not found (Debian etcd-server, etcd-client)")
     tmp = Path(tempfile.mkdtemp(prefix="sec-probe-"))
-    s = Setup(args.src.resolve(), args.new, tmp)
+    s = Setup(args.src.resolve(), args.new, tmp, args.nofile)
     results: dict[str, Any] = {}
     try:
         proc = s.start_rc(s.start_etcd())

@@ -25,6 +25,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from regional_client.config.secretbox import (
+    DEFAULT_KEY_NAME,
+    SecretBox,
+    generate_key,
+    write_key_file,
+)
+from regional_client.config.secrets import SecretsConfig
 from regional_client.model import FINAL, Status, Task
 from regional_client.workflow.steps import STEP_NAMES
 
@@ -56,8 +63,24 @@ def _tftp_root(root: Path) -> None:
     (root / "initrds/initrd-debian-12.img").write_bytes(b"virtual initrd\n" * 8192)
 
 
-def demo_config(work: Path, rack: VirtualRack, ports: dict[str, int]) -> dict[str, Any]:
+def demo_secrets(work: Path) -> SecretBox:
+    """A secrets key in the state dir (mode 0600), as an operator sets one up: every BMC and
+    switch password of the demo is stored encrypted (``enc:``), in etcd and in the config."""
+    state = work / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / DEFAULT_KEY_NAME
+    if not path.exists():
+        write_key_file(path, generate_key())
+    return SecretBox.from_config(SecretsConfig(key_file=path))
+
+
+def demo_config(
+    work: Path, rack: VirtualRack, ports: dict[str, int], box: SecretBox
+) -> dict[str, Any]:
     root = work / "tftpboot"
+    inventory = rack.switch_inventory()
+    for sw in inventory:
+        sw["password"] = box.encrypt(sw["password"])
     return {
         "idc": "demo",
         "api_port": ports["api"],
@@ -87,7 +110,9 @@ def demo_config(work: Path, rack: VirtualRack, ports: dict[str, int]) -> dict[st
             "initrd_dir": str(root / "initrds"),
             "default_kernel_params": "console=ttyS0,115200n8 ip=dhcp",
         },
-        "switch": {"enabled": True, "inventory": rack.switch_inventory(), "batch_window": "200ms"},
+        "switch": {"enabled": True, "inventory": inventory, "batch_window": "200ms"},
+        "secrets": {"key_file": str(work / "state" / DEFAULT_KEY_NAME),
+                    "clear_passwords": "refuse"},
         "bmc": {
             "enabled": True,
             "protocol": rack.bmc_kind,
@@ -175,7 +200,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         ports["relay"] = await rack.attach(
             ("127.0.0.1", ports["dhcp"]), ("127.0.0.1", ports["tftp"])
         )
-        config = config_from_dict(demo_config(work, rack, ports), env={})
+        box = demo_secrets(work)
+        config = config_from_dict(demo_config(work, rack, ports, box), env={})
         rc = RegionalClient(config)
         rt = (await rc.start()).core
         con.print(f"regional client up: API http://127.0.0.1:{rc.api_port}/api/v1 "
@@ -183,6 +209,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                   f"{args.bmc.upper()} BMCs, {args.vendor} switch; work dir {work}")  # fmt: skip
         for task in rack.tasks():
             task["created_at"] = task["updated_at"] = datetime.now().astimezone().isoformat()
+            task["bmc"]["password"] = box.encrypt(task["bmc"]["password"])
             await rt.store.put(rt.keys.task(task["sn"]), task)
         sns = {s.sn for s in rack.servers}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,14 @@ def test_demo_eight_servers(tmp_path: Path, bmc: str, vendor: str) -> None:
     assert log.count('"action": "lease_assigned"') >= 8
     for n in range(1, 9):
         assert f'"file": "pxelinux.cfg/01-52-54-00-ab-00-{n:02x}"' in log, n
+    # No clear password anywhere in etcd's files (database and write-ahead log): the rack's
+    # BMC and switch passwords ("rack-" + 8 hex digits) were stored encrypted only.
+    etcd_dir = tmp_path / "demo" / "state" / "etcd"
+    files = [p for p in etcd_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".wal" for p in files) and any(p.name == "db" for p in files)
+    for p in files:
+        assert not re.search(rb"rack-[0-9a-f]{8}", p.read_bytes()), p
+    assert b"enc:" in b"".join(p.read_bytes() for p in files)
 
 
 def test_demo_rejects_bad_arguments(tmp_path: Path) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import yaml
 
 from regional_client.config import load_config
+from regional_client.config.secretbox import check_clear_passwords, clear_passwords
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +33,8 @@ def _check(args: argparse.Namespace) -> int:
                     sec[k] = "***"
         print(yaml.safe_dump(data, sort_keys=False), end="")
     else:
+        check_clear_passwords(cfg, clear_passwords(cfg), lambda t: print(f"warning: {t}",
+                                                                          file=sys.stderr))
         mode = "embedded etcd" if cfg.etcd.is_embedded else ",".join(cfg.etcd.endpoints)
         print(f"{args.file}: OK (idc={cfg.idc}, api_port={cfg.api_port}, etcd={mode})")
     return 0

@@ -22,6 +22,8 @@ from rich.live import Live
 from rich.table import Table
 
 from regional_client.cli.common import add_config_arg, config_of, open_store
+from regional_client.config import Config
+from regional_client.config.secretbox import SecretBox, check_clear_passwords, is_encrypted
 from regional_client.core.errors import Conflict, NotFound, ValidationError
 from regional_client.model import FINAL, Event, Status, Task, now_iso
 from regional_client.store.etcd import EtcdStore
@@ -169,9 +171,25 @@ def task_from_args(args: argparse.Namespace) -> Task:
     return task
 
 
+def _protect_password(cfg: Config, task: Task) -> None:
+    """A clear BMC password is encrypted when a key is configured; otherwise warned about or
+    refused (``secrets.clear_passwords``). It never reaches etcd in clear silently."""
+    pw = task.bmc.password
+    if not pw or is_encrypted(pw):
+        return
+    box = SecretBox.from_config(cfg.secrets, Path(cfg.state_dir))
+    if box.has_key:
+        task.bmc.password = box.encrypt(pw)
+        return
+    check_clear_passwords(cfg, ["bmc.password of the task"], lambda t: print(
+        f"warning: {t}; no secrets key is configured, so it is stored in clear",
+        file=sys.stderr))  # fmt: skip
+
+
 async def _create(args: argparse.Namespace) -> int:
     cfg = config_of(args)
     task = task_from_args(args)
+    _protect_password(cfg, task)
     store = await open_store(cfg)
     try:
         keys = Keys(cfg.idc)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -114,9 +115,40 @@ def write_key_file(path: Path, key: str) -> None:
         fh.write(key + "\n")
 
 
+def clear_passwords(cfg: Any) -> list[str]:
+    """Config keys holding a password in clear text (SPEC §10: never in clear at rest)."""
+    found = []
+    if cfg.etcd.password and not is_encrypted(cfg.etcd.password):
+        found.append("etcd.password")
+    if cfg.bmc.default_password and not is_encrypted(cfg.bmc.default_password):
+        found.append("bmc.default_password")
+    for sw in cfg.switch.switches():
+        for field in ("password", "enable_password"):
+            value = getattr(sw, field)
+            if value and not is_encrypted(value):
+                found.append(f"switch.{sw.name}.{field}")
+    return found
+
+
+def check_clear_passwords(cfg: Any, what: list[str], warn: Callable[[str], None]) -> None:
+    """Apply ``secrets.clear_passwords`` to the clear passwords named in ``what``."""
+    if not what:
+        return
+    text = (
+        f"password(s) in clear text: {', '.join(what)} — encrypt them with "
+        "'regional-client secret encrypt' (enc: values)"
+    )
+    if cfg.secrets.clear_passwords == "refuse":
+        raise ConfigError(text + " (secrets.clear_passwords: refuse)")
+    warn(text)
+
+
 __all__ = [
+    "DEFAULT_KEY_NAME",
     "ENC_PREFIX",
     "SecretBox",
+    "check_clear_passwords",
+    "clear_passwords",
     "generate_key",
     "is_encrypted",
     "write_key_file",

@@ -25,7 +25,7 @@ from regional_client.api.app import create_app
 from regional_client.api.auth import AdminAuth
 from regional_client.api.guard import Guard, guarded_protocol
 from regional_client.config import Config
-from regional_client.config.secretbox import SecretBox
+from regional_client.config.secretbox import SecretBox, check_clear_passwords, clear_passwords
 from regional_client.core.audit import Audit
 from regional_client.core.limits import LimitHits
 from regional_client.core.logs import get_logger, set_mac_resolver, setup_logging
@@ -104,6 +104,8 @@ class RegionalClient:
             )
         # The secret box first: the etcd password itself may be an enc: value.
         box = SecretBox.from_config(cfg.secrets, state)
+        check_clear_passwords(cfg, clear_passwords(cfg), lambda text: log.warning(
+            text, action="clear_password"))  # fmt: skip
         audit = self._audit = Audit(cfg.logging.audit_file or state / "audit.log", cfg.idc)
         instance_id = self._instance_id = load_instance_id(state, cfg.idc)
         store, endpoints = await self._connect_store(box)
