@@ -85,7 +85,8 @@ def demo_config(
         "idc": "demo",
         "api_port": ports["api"],
         "state_dir": str(work / "state"),
-        "api": {"listen_addr": "127.0.0.1", "public_url": f"http://127.0.0.1:{ports['api']}"},
+        "api": {"listen_addr": "127.0.0.1", "public_url": f"http://127.0.0.1:{ports['api']}",
+                "admin": {"port": 0}},
         "dhcp": {
             "enabled": True,
             "interface": None,
@@ -204,7 +205,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         config = config_from_dict(demo_config(work, rack, ports, box), env={})
         rc = RegionalClient(config)
         rt = (await rc.start()).core
-        con.print(f"regional client up: API http://127.0.0.1:{rc.api_port}/api/v1 "
+        con.print(f"regional client up: agent API http://127.0.0.1:{rc.api_port}/api/v1, "
+                  f"admin API http://127.0.0.1:{rc.admin_port}/api/v1 "
                   f"(etcd {rc.etcd.endpoint if rc.etcd else '-'}); rack: {args.servers} servers, "
                   f"{args.bmc.upper()} BMCs, {args.vendor} switch; work dir {work}")  # fmt: skip
         for task in rack.tasks():

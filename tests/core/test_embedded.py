@@ -7,15 +7,18 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from regional_client.config import config_from_dict
+from regional_client.core.errors import StoreError
 from regional_client.daemon.server import RegionalClient
 from regional_client.store.embedded import read_endpoint
 from regional_client.store.etcd import EtcdStore
@@ -42,7 +45,7 @@ async def test_embedded_start_kill_restart_stop(tmp_path: Path) -> None:
             "idc": "emb",
             "api_port": 0,
             "state_dir": str(tmp_path),
-            "api": {"listen_addr": "127.0.0.1"},
+            "api": {"listen_addr": "127.0.0.1", "admin": {"port": 0}},
             "etcd": {"embedded": {"restart_backoff": "200ms"}},
             "logging": {"file": str(tmp_path / "rc.log"), "stderr": False},
             "dhcp": {"enabled": False},
@@ -59,6 +62,7 @@ async def test_embedded_start_kill_restart_stop(tmp_path: Path) -> None:
         assert pid and _alive(pid)
         endpoint = read_endpoint(tmp_path)
         assert endpoint and endpoint.startswith("127.0.0.1:")
+        await _refuses_strangers(tmp_path, endpoint)
         keys = Keys("emb")
         rt = rc.core
         await rt.store.put(keys.task("E1"), {"sn": "E1", "mac": "52:54:00:00:00:e1"})
@@ -84,6 +88,31 @@ async def test_embedded_start_kill_restart_stop(tmp_path: Path) -> None:
     assert read_endpoint(tmp_path) is None
 
 
+async def _refuses_strangers(state: Path, endpoint: str) -> None:
+    """The embedded etcd speaks TLS only and wants the state dir's client certificate: plain
+    HTTP, TLS without a certificate and gRPC without one are all refused."""
+    tls = state / "etcd" / "tls"
+    for f in tls.iterdir():
+        assert f.stat().st_mode & 0o777 == 0o600, f
+    assert tls.stat().st_mode & 0o777 == 0o700 and not list(tls.glob("ca-key*"))
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://{endpoint}/v3/kv/range", timeout=3)
+    with pytest.raises((httpx.HTTPError, ssl.SSLError)):
+        httpx.post(f"https://{endpoint}/v3/kv/range", json={"key": "Lw=="}, timeout=3,
+                   verify=ssl.create_default_context(cafile=str(tls / "ca.pem")))  # fmt: skip
+    ctx = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+    ctx.load_cert_chain(str(tls / "client.pem"), str(tls / "client-key.pem"))
+    r = httpx.post(f"https://{endpoint}/v3/kv/range", json={"key": "Lw=="}, timeout=3, verify=ctx)
+    assert r.status_code == 200  # with the certificate: served
+    for store in (EtcdStore([endpoint], dial_timeout=2, request_timeout=2),
+                  EtcdStore([endpoint], ca_cert=tls / "ca.pem", dial_timeout=2,
+                            request_timeout=2)):  # fmt: skip
+        with pytest.raises(StoreError):
+            await store.connect()
+            await store.revision()
+        await store.close()
+
+
 async def _wait_store(store: EtcdStore, timeout: float = 20.0) -> None:
     from regional_client.core.errors import StoreError
 
@@ -105,7 +134,7 @@ def test_run_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     f = tmp_path / "rc.yaml"
     f.write_text(yaml.safe_dump({
         "idc": "runtest", "api_port": port, "state_dir": str(tmp_path),
-        "api": {"listen_addr": "127.0.0.1"},
+        "api": {"listen_addr": "127.0.0.1", "admin": {"port": 0}},
         "dhcp": {"enabled": False}, "tftp": {"enabled": False}, "http_boot": {"enabled": False},
         "logging": {"file": str(tmp_path / "rc.log"), "stderr": False},
     }))  # fmt: skip

@@ -173,7 +173,7 @@ async def test_enc_etcd_password_starts_the_service(own_etcd: EtcdProcess, tmp_p
         "idc": "encdc",
         "api_port": 0,
         "state_dir": str(tmp_path / "state"),
-        "api": {"listen_addr": "127.0.0.1"},
+        "api": {"listen_addr": "127.0.0.1", "admin": {"port": 0}},
         "etcd": {"endpoints": [ep], "username": "rc", "password": box.encrypt("rc-secret")},
         "secrets": {"key_file": str(key_file)},
         "logging": {"file": str(tmp_path / "rc.log"), "stderr": False},

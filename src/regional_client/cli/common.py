@@ -32,6 +32,6 @@ async def open_store(cfg: Config) -> EtcdStore:
             )
         endpoints = [ep]
     box = SecretBox.from_config(cfg.secrets, Path(cfg.state_dir))
-    store = EtcdStore.from_config(cfg.etcd, endpoints, box.decrypt)
+    store = EtcdStore.from_config(cfg.etcd, endpoints, box.decrypt, Path(cfg.state_dir))
     await store.connect()
     return store

@@ -89,7 +89,7 @@ class RegionalClient:
             e = cfg.etcd.embedded
             self.etcd = EmbeddedEtcd(state, e.binary, e.client_port, e.peer_port, e.restart_backoff)
             endpoints = [await self.etcd.start()]
-        store = self._store = EtcdStore.from_config(cfg.etcd, endpoints, box.decrypt)
+        store = self._store = EtcdStore.from_config(cfg.etcd, endpoints, box.decrypt, state)
         await store.connect()
         return store, endpoints
 

@@ -5,6 +5,9 @@ laptop. It is a real ``etcd`` binary from PATH (Debian ``etcd-server``), never a
 data under ``<state_dir>/etcd``, listening on loopback only, on free ports chosen at first start
 and kept across restarts (so clients reconnect to the same address). The endpoint is written to
 ``<state_dir>/etcd/endpoint`` so the CLI, given the same config, finds it.
+
+It speaks TLS only and demands a client certificate (:mod:`.embedded_tls`, made under
+``<state_dir>/etcd/tls``): no local process without the state dir's certificate can talk to it.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 from pathlib import Path
 
 import httpx
 
 from regional_client.core.errors import StoreError
 from regional_client.core.logs import get_logger
+from regional_client.store.embedded_tls import EmbeddedTls, ensure_tls
 
 log = get_logger("etcd")
 
@@ -32,6 +37,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def endpoint_file(state_dir: Path) -> Path:
     return Path(state_dir) / "etcd" / "endpoint"
+
+
+def embedded_tls(state_dir: Path) -> EmbeddedTls | None:
+    """The client certificates of the embedded etcd run from this state dir, if made."""
+    tls = EmbeddedTls(Path(state_dir) / "etcd" / "tls")
+    return tls if tls.complete() else None
 
 
 def read_endpoint(state_dir: Path) -> str | None:
@@ -59,6 +70,7 @@ class EmbeddedEtcd:
         self.restart_backoff = restart_backoff
         self.start_timeout = start_timeout
         self.proc: asyncio.subprocess.Process | None = None
+        self.tls: EmbeddedTls | None = None
         self.restarts = 0
         self._stopping = False
         self._supervisor: asyncio.Task[None] | None = None
@@ -82,6 +94,7 @@ class EmbeddedEtcd:
         self.binary = exe
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
+        self.tls = ensure_tls(self.dir)
         if not self.client_port:
             self.client_port = free_port()
         if not self.peer_port:
@@ -93,8 +106,10 @@ class EmbeddedEtcd:
         return self.endpoint
 
     async def _launch(self) -> None:
-        client = f"http://127.0.0.1:{self.client_port}"
-        peer = f"http://127.0.0.1:{self.peer_port}"
+        assert self.tls is not None
+        t = self.tls
+        client = f"https://127.0.0.1:{self.client_port}"
+        peer = f"https://127.0.0.1:{self.peer_port}"
         args = [
             "--name", "regional-client",
             "--data-dir", str(self.dir / "data"),
@@ -103,6 +118,10 @@ class EmbeddedEtcd:
             "--listen-peer-urls", peer,
             "--initial-advertise-peer-urls", peer,
             "--initial-cluster", f"regional-client={peer}",
+            "--client-cert-auth", "--trusted-ca-file", str(t.ca),
+            "--cert-file", str(t.server_cert), "--key-file", str(t.server_key),
+            "--peer-client-cert-auth", "--peer-trusted-ca-file", str(t.ca),
+            "--peer-cert-file", str(t.server_cert), "--peer-key-file", str(t.server_key),
             "--auto-compaction-mode", "revision",
             "--auto-compaction-retention", "100000",
             "--quota-backend-bytes", str(4 * 1024**3),
@@ -120,10 +139,13 @@ class EmbeddedEtcd:
         await self._wait_healthy()
 
     async def _wait_healthy(self) -> None:
-        url = f"http://127.0.0.1:{self.client_port}/health"
+        assert self.tls is not None
+        url = f"https://127.0.0.1:{self.client_port}/health"
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.start_timeout
-        async with httpx.AsyncClient(timeout=1.0) as http:
+        ctx = ssl.create_default_context(cafile=str(self.tls.ca))
+        ctx.load_cert_chain(str(self.tls.client_cert), str(self.tls.client_key))
+        async with httpx.AsyncClient(timeout=1.0, verify=ctx) as http:
             while loop.time() < deadline:
                 if self.proc is not None and self.proc.returncode is not None:
                     tail = (self.dir / "etcd.log").read_bytes()[-600:].decode("utf-8", "replace")

@@ -205,17 +205,30 @@ class EtcdStore:
 
     @classmethod
     def from_config(
-        cls, cfg: EtcdConfig, endpoints: list[str], decrypt: Callable[[str], str]
+        cls,
+        cfg: EtcdConfig,
+        endpoints: list[str],
+        decrypt: Callable[[str], str],
+        state_dir: Path | None = None,
     ) -> EtcdStore:
         """A store for the ``etcd:`` section (``endpoints`` resolved by the caller: the
-        embedded etcd's when none are configured); ``decrypt`` opens an ``enc:`` password."""
+        embedded etcd's when none are configured); ``decrypt`` opens an ``enc:`` password.
+        With no endpoints configured, the embedded etcd's client certificates under
+        ``state_dir`` are used (it accepts no client without them)."""
+        ca, cert, key = cfg.ca_cert, cfg.cert_file, cfg.key_file
+        if cfg.is_embedded and state_dir is not None:
+            from regional_client.store.embedded import embedded_tls
+
+            tls = embedded_tls(state_dir)
+            if tls is not None:
+                ca, cert, key = tls.ca, tls.client_cert, tls.client_key
         return cls(
             endpoints,
             username=cfg.username,
             password=decrypt(cfg.password) if cfg.password else None,
-            ca_cert=cfg.ca_cert,
-            cert_file=cfg.cert_file,
-            key_file=cfg.key_file,
+            ca_cert=ca,
+            cert_file=cert,
+            key_file=key,
             dial_timeout=cfg.dial_timeout,
             request_timeout=cfg.request_timeout,
         )
