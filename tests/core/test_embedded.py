@@ -88,9 +88,7 @@ async def test_embedded_start_kill_restart_stop(tmp_path: Path) -> None:
     assert read_endpoint(tmp_path) is None
 
 
-async def _refuses_strangers(state: Path, endpoint: str) -> None:
-    """The embedded etcd speaks TLS only and wants the state dir's client certificate: plain
-    HTTP, TLS without a certificate and gRPC without one are all refused."""
+def _http_refuses_strangers(state: Path, endpoint: str) -> None:
     tls = state / "etcd" / "tls"
     for f in tls.iterdir():
         assert f.stat().st_mode & 0o777 == 0o600, f
@@ -104,9 +102,15 @@ async def _refuses_strangers(state: Path, endpoint: str) -> None:
     ctx.load_cert_chain(str(tls / "client.pem"), str(tls / "client-key.pem"))
     r = httpx.post(f"https://{endpoint}/v3/kv/range", json={"key": "Lw=="}, timeout=3, verify=ctx)
     assert r.status_code == 200  # with the certificate: served
+
+
+async def _refuses_strangers(state: Path, endpoint: str) -> None:
+    """The embedded etcd speaks TLS only and wants the state dir's client certificate: plain
+    HTTP, TLS without a certificate and gRPC without one are all refused."""
+    await asyncio.to_thread(_http_refuses_strangers, state, endpoint)
+    ca = state / "etcd" / "tls" / "ca.pem"
     for store in (EtcdStore([endpoint], dial_timeout=2, request_timeout=2),
-                  EtcdStore([endpoint], ca_cert=tls / "ca.pem", dial_timeout=2,
-                            request_timeout=2)):  # fmt: skip
+                  EtcdStore([endpoint], ca_cert=ca, dial_timeout=2, request_timeout=2)):
         with pytest.raises(StoreError):
             await store.connect()
             await store.revision()

@@ -37,7 +37,8 @@ def _rc_config(
 ) -> dict[str, Any]:
     cfg = bench.config(agent_timeout="6s", **workflow)
     cfg.update({
-        "idc": idc, "state_dir": str(state), "api": {"listen_addr": "127.0.0.1", "admin": {"port": 0}},
+        "idc": idc, "state_dir": str(state),
+        "api": {"listen_addr": "127.0.0.1", "admin": {"port": 0}},
         "etcd": {"endpoints": [etcd.endpoint]}, "dhcp": {"enabled": False},
         "tftp": {"enabled": False}, "http_boot": {"enabled": False},
         "logging": {"level": "info", "file": str(state / "rc.log"), "stderr": False},
