@@ -170,7 +170,7 @@ class VirtualRack:
         }
         if vendor == "arista":
             entry["protocol"] = "rest"
-            entry["verify_tls"] = False
+            entry["ca_bundle"] = str(sw.certfile)  # its self-signed certificate, pinned
         return entry
 
     # ----- IPMI -----------------------------------------------------------------------------

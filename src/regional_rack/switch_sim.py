@@ -73,6 +73,10 @@ class SimSwitch:
     """Seconds before the first prompt of a session (a switch CPU's slow login)."""
     sessions_opened: int = 0
     saves: int = 0
+    host_key: Any = None
+    """Its own SSH host key (default: one key shared by every simulator of the process)."""
+    password_attempts: int = 0
+    """Passwords received (a client that refuses the host key must send none)."""
     _before: dict[str, SimPort] = field(default_factory=dict, repr=False)
     _server: Any = field(default=None, repr=False)
     _cli: VendorCli | None = field(default=None, repr=False)
@@ -156,13 +160,14 @@ class SimSwitch:
                 return True
 
             def validate_password(self, username: str, password: str) -> bool:
+                sw.password_attempts += 1
                 return username == sw.username and password == sw.password
 
         self._server = await asyncssh.create_server(
             _Server,
             self.host,
             self.port,
-            server_host_keys=_HOST_KEY,
+            server_host_keys=[self.host_key] if self.host_key is not None else _HOST_KEY,
             process_factory=self._session,
             line_editor=False,
             encoding="utf-8",

@@ -32,8 +32,10 @@ async def eos() -> AsyncIterator[AristaSim]:
 
 
 def params(sim: AristaSim, **kw: object) -> ConnectionParams:
+    assert sim.certfile is not None  # its self-signed certificate, pinned: TLS stays verified
     p = ConnectionParams(host=sim.host, port=sim.port, username=sim.username,
-                         password=sim.password, timeout=10, name="eos1")  # fmt: skip
+                         password=sim.password, timeout=10, name="eos1",
+                         ca_bundle=str(sim.certfile))  # fmt: skip
     for k, v in kw.items():
         setattr(p, k, v)
     return p
@@ -97,8 +99,12 @@ async def test_tls_is_real_and_verifiable(eos: AristaSim) -> None:
     async with httpx.AsyncClient(verify=ctx) as c:
         r = await c.post(f"https://127.0.0.1:{eos.port}/command-api", json={}, auth=("x", "y"))
     assert r.status_code == 401
-    with pytest.raises(SwitchError):  # verification on, and the cert is not trusted by default
-        await AristaEapi(params(eos, verify_tls=True)).connect()
+    with pytest.raises(SwitchError):  # verified by default: not trusted without its CA
+        await AristaEapi(params(eos, ca_bundle=None)).connect()
+    assert ConnectionParams(host="x").verify_tls  # the default
+    d = AristaEapi(params(eos, ca_bundle=None, verify_tls=False))  # an explicit opt-out works
+    await d.connect()
+    await d.disconnect()
 
 
 async def test_bad_password_and_injection(eos: AristaSim) -> None:
@@ -116,7 +122,8 @@ async def test_bad_password_and_injection(eos: AristaSim) -> None:
 async def test_manager_rollback_over_eapi(eos: AristaSim) -> None:
     eos.ports["Ethernet5"].access_vlan = 30
     entry = SwitchEntry(name="eos1", type="arista", protocol="rest", host=eos.host,
-                        port=eos.port, username=eos.username, password=eos.password)  # fmt: skip
+                        port=eos.port, username=eos.username, password=eos.password,
+                        ca_bundle=str(eos.certfile))  # fmt: skip
     m = SwitchManager(SwitchConfig(inventory=[entry], batch_window=0.01))
     eos.lie_on_readback = 1
     with pytest.raises(SwitchError) as e:

@@ -3,11 +3,22 @@ device-shaped output, refusals and injection attempts stopped before any byte is
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import asyncssh
 import pytest
 
-from regional_client.core.errors import CommandFailed, DriverAuthError, ValidationError
+from regional_client.core.errors import (
+    CommandFailed,
+    DriverAuthError,
+    SwitchError,
+    ValidationError,
+)
 from regional_client.drivers.registry import SWITCH_DRIVERS
 from regional_client.drivers.switch.base import PortChange, PortConfig, SwitchDriver
+from regional_client.drivers.switch.hostkeys import EtcdHostKeys, MemoryHostKeys
+from regional_client.store.etcd import EtcdStore
+from regional_client.store.keys import Keys
 from regional_rack.switch_sim import SimSwitch
 from tests.switch.conftest import SERVER_MAC, params_for, sent_lines
 
@@ -157,3 +168,50 @@ async def test_injection_rejected_before_any_byte(
             await driver.find_port_by_mac("0c:c4:7a:12:34:56\nreload")
         )
     assert sim.commands == [] and sim.sessions_opened == 0
+
+
+async def test_host_key_pinned_on_first_use_and_checked_before_the_password(
+    sim: SimSwitch, tmp_path: Path
+) -> None:
+    """First contact learns the key without logging in and pins it; a switch answering with
+    another key on the same name (a man in the middle, a swapped box) is refused during the
+    handshake: it never receives the password. known_hosts files are checked the same way."""
+    pins = MemoryHostKeys()
+    p = params_for(sim)
+    p.host_key_pins = pins
+    drv = SWITCH_DRIVERS.get(sim.vendor)(p)
+    await drv.connect()
+    await drv.disconnect()
+    pinned = await pins.get("sw1")
+    assert pinned is not None and pinned.startswith("ssh-ed25519 ")
+    assert sim.password_attempts == 1  # the key was fetched without any authentication
+    impostor = SimSwitch(vendor=sim.vendor, ports_count=8,
+                         host_key=asyncssh.generate_private_key("ssh-ed25519"))  # fmt: skip
+    await impostor.start()
+    try:
+        q = params_for(impostor)  # same switch name "sw1": its pin applies
+        q.host_key_pins = pins
+        with pytest.raises(SwitchError, match="host key does not match"):
+            await SWITCH_DRIVERS.get(sim.vendor)(q).connect()
+        assert impostor.password_attempts == 0 and impostor.commands == []
+        # A known_hosts file naming the real key refuses the impostor too, accepts the switch.
+        kh = tmp_path / "known_hosts"
+        kh.write_text(f"[127.0.0.1]:{impostor.port} {pinned}\n[127.0.0.1]:{sim.port} {pinned}\n")
+        q.host_key_pins, q.ssh_known_hosts = None, str(kh)
+        with pytest.raises(SwitchError, match="host key"):
+            await SWITCH_DRIVERS.get(sim.vendor)(q).connect()
+        assert impostor.password_attempts == 0
+        p.host_key_pins, p.ssh_known_hosts = None, str(kh)
+        ok = SWITCH_DRIVERS.get(sim.vendor)(p)
+        await ok.connect()
+        await ok.disconnect()
+    finally:
+        await impostor.stop()
+
+
+async def test_etcd_pins_first_instance_wins(etcd_store: EtcdStore, keys: Keys) -> None:
+    a = EtcdHostKeys(etcd_store, keys.regional_prefix + "switch_host_keys/")
+    b = EtcdHostKeys(etcd_store, keys.regional_prefix + "switch_host_keys/")
+    assert await a.pin("sw9", "10.0.0.9", "ssh-ed25519 AAAAfirst") == "ssh-ed25519 AAAAfirst"
+    assert await b.pin("sw9", "10.0.0.9", "ssh-ed25519 AAAAother") == "ssh-ed25519 AAAAfirst"
+    assert await b.get("sw9") == "ssh-ed25519 AAAAfirst"

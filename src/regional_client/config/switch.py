@@ -58,9 +58,13 @@ class SwitchEntry(Section):
     mac_lookup: Literal["auto", "cli", "snmp"] = "auto"
     """How to find a MAC: ``auto`` uses SNMP when a community is set, else the CLI/API."""
     ssh_known_hosts: str | None = None
-    """known_hosts file to pin the switch's SSH host key (unset: any key is accepted)."""
-    verify_tls: bool = False
-    """eAPI: verify the switch's HTTPS certificate."""
+    """OpenSSH known_hosts file the switch's SSH host key must be in (checked before the
+    password is sent); unset: the key pinned on first use (``switch.host_keys``)."""
+    verify_tls: bool = True
+    """eAPI: verify the switch's HTTPS certificate (against ``ca_bundle`` when given)."""
+    ca_bundle: str | None = None
+    """eAPI: PEM file of the CA that signed the switch's certificate, or of the switch's own
+    self-signed certificate (pinned)."""
     timeout: Duration | None = None
     """Per-operation timeout; default: the section's ``timeout``."""
 
@@ -102,6 +106,10 @@ class SwitchConfig(Section):
     """At most this many port changes in one session."""
     inventory: list[SwitchEntry] = Field(default_factory=list)
     """Several switches; a task names one (``switch.name``) or its port is found by MAC."""
+    host_keys: Literal["tofu", "known_hosts", "off"] = "tofu"
+    """SSH host keys: pinned in etcd on first use (``tofu``), only from each entry's
+    ``ssh_known_hosts`` file (``known_hosts``), or not checked (``off``). See
+    ``drivers/switch/hostkeys.py`` and docs/security.md."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> SwitchConfig:
@@ -109,6 +117,11 @@ class SwitchConfig(Section):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"duplicate switch names in inventory: {sorted(dup)}")
+        if self.host_keys == "known_hosts":
+            bare = [e.name for e in self.switches() if e.protocol == "ssh" and not
+                    e.ssh_known_hosts]  # fmt: skip
+            if bare:
+                raise ValueError(f"host_keys: known_hosts, but no ssh_known_hosts for {bare}")
         return self
 
     def switches(self) -> list[SwitchEntry]:

@@ -24,6 +24,7 @@ from regional_client.core.metrics import Metrics
 from regional_client.daemon.services import Core, HealthCheck, Services
 from regional_client.dhcp.service import DhcpService
 from regional_client.drivers.bmc.controller import BmcController
+from regional_client.drivers.switch.hostkeys import EtcdHostKeys, HostKeyPins
 from regional_client.drivers.switch.manager import SwitchManager
 from regional_client.pxe.generator import PxeGenerator
 from regional_client.pxe.service import PxeService
@@ -44,12 +45,19 @@ def build_bmc(
 
 
 def build_switch(
-    config: Config, metrics: Metrics, audit: Audit, decrypt: Callable[[str], str]
+    config: Config,
+    metrics: Metrics,
+    audit: Audit,
+    decrypt: Callable[[str], str],
+    host_keys: HostKeyPins | None = None,
 ) -> SwitchManager | None:
     cfg = config.switch
     if not cfg.enabled or not cfg.switches():
         return None
-    return SwitchManager(cfg, audit=audit, metrics=metrics, decrypt=decrypt)
+    if cfg.host_keys == "off":
+        get_logger("switch").warning("switch SSH host keys are not checked (switch.host_keys: "
+                                     "off)", action="host_keys_off")  # fmt: skip
+    return SwitchManager(cfg, audit=audit, metrics=metrics, decrypt=decrypt, host_keys=host_keys)
 
 
 def build_dhcp(core: Core) -> DhcpService | None:
@@ -159,7 +167,8 @@ def component_routers(core: Core, s: Services) -> tuple[list[APIRouter], list[AP
 def build_services(core: Core) -> Services:
     cfg = core.config
     bmc = build_bmc(cfg, core.metrics, core.audit, core.secrets)
-    switch = build_switch(cfg, core.metrics, core.audit, core.secrets.decrypt)
+    pins = EtcdHostKeys(core.store, core.keys.regional_prefix + "switch_host_keys/", core.audit)
+    switch = build_switch(cfg, core.metrics, core.audit, core.secrets.decrypt, pins)
     dhcp = build_dhcp(core)
     tftp = build_tftp(cfg.tftp, core.metrics, core.boot_activity)
     pxe = build_pxe(cfg, core.store, core.keys)

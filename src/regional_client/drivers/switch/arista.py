@@ -10,6 +10,7 @@ those of EOS ``show`` commands in JSON format.
 from __future__ import annotations
 
 import itertools
+import ssl
 from typing import Any
 
 import httpx
@@ -106,10 +107,13 @@ class AristaEapi(SwitchDriver):
 
     async def connect(self) -> None:
         p = self.params
+        verify: bool | ssl.SSLContext = p.verify_tls
+        if p.verify_tls and p.ca_bundle:
+            verify = ssl.create_default_context(cafile=str(p.ca_bundle))
         self._http = httpx.AsyncClient(
             base_url=f"https://{p.host}:{p.port or 443}",
             auth=(p.username, p.password or ""),
-            verify=p.verify_tls,
+            verify=verify,
             timeout=p.timeout,
         )
         try:

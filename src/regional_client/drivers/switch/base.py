@@ -108,11 +108,16 @@ class ConnectionParams:
     enable_password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
     name: str = ""
-    verify_tls: bool = False
-    """HTTPS drivers: verify the device certificate (switches mostly ship self-signed ones)."""
+    verify_tls: bool = True
+    """HTTPS drivers: verify the device certificate (against ``ca_bundle`` when given: a CA,
+    or the device's own self-signed certificate, pinned)."""
+    ca_bundle: str | None = None
     snmp_community: str | None = field(default=None, repr=False)
     ssh_known_hosts: str | None = None
-    """SSH drivers: known_hosts file pinning the device's host key (unset: accept any)."""
+    """SSH drivers: known_hosts file the device's host key must be in."""
+    host_key_pins: Any = field(default=None, repr=False)
+    """SSH drivers: where host keys are pinned on first use (:mod:`.hostkeys`); None with no
+    ``ssh_known_hosts``: any key is accepted (``switch.host_keys: off``)."""
 
 
 @dataclass(frozen=True, slots=True)

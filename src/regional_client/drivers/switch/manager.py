@@ -43,6 +43,7 @@ from regional_client.drivers.switch.base import (
     SwitchDriver,
 )
 from regional_client.drivers.switch.batch import Batch, ChangeRequest, restore_request, run_batch
+from regional_client.drivers.switch.hostkeys import HostKeyPins, MemoryHostKeys
 from regional_client.drivers.switch.report import ChangeResult, PortLocation, Reporter
 
 Decrypt = Callable[[str], str]
@@ -70,8 +71,14 @@ class SwitchManager:
         metrics: Metrics | None = None,
         decrypt: Decrypt | None = None,
         snmp_lookup: Callable[[SwitchEntry, str, str], Any] | None = None,
+        host_keys: HostKeyPins | None = None,
     ) -> None:
         self.config = config
+        self.host_keys = host_keys if config.host_keys == "tofu" else None
+        """Where SSH host keys are pinned on first use; None: none (known_hosts files or off).
+        Without a pin store (tests, benchmarks) ``tofu`` pins in this process only."""
+        if config.host_keys == "tofu" and host_keys is None:
+            self.host_keys = MemoryHostKeys()
         self.audit = audit
         self.decrypt = decrypt
         self.sessions_opened = 0
@@ -109,8 +116,10 @@ class SwitchManager:
             timeout=entry.timeout or self.config.timeout,
             name=entry.name,
             verify_tls=entry.verify_tls,
+            ca_bundle=entry.ca_bundle,
             snmp_community=self._secret(entry.snmp_community, f"{key}.snmp_community"),
             ssh_known_hosts=entry.ssh_known_hosts,
+            host_key_pins=self.host_keys,
         )
         return _Switch(entry, cls, params)
 

@@ -14,6 +14,7 @@ import contextlib
 import warnings
 from typing import Any, ClassVar
 
+import asyncssh
 from scrapli import AsyncScrapli
 from scrapli.exceptions import (
     ScrapliAuthenticationFailed,
@@ -38,6 +39,7 @@ from regional_client.drivers.switch.base import (
     PortStatus,
     SwitchDriver,
 )
+from regional_client.drivers.switch.hostkeys import known_hosts_for
 
 
 class SshCliDriver(SwitchDriver):
@@ -51,8 +53,9 @@ class SshCliDriver(SwitchDriver):
 
     # -- session ---------------------------------------------------------------------------
 
-    def _make(self, p: Any) -> Any:
-        known_hosts = p.ssh_known_hosts
+    def _make(self, p: Any, known_hosts: Any) -> Any:
+        # The host key is checked by asyncssh during the handshake, before the password is
+        # sent (scrapli's auth_strict_key would check it only after logging in).
         return AsyncScrapli(
             platform=self.profile.scrapli_platform,
             host=p.host,
@@ -60,10 +63,11 @@ class SshCliDriver(SwitchDriver):
             auth_username=p.username,
             auth_password=p.password or "",
             auth_secondary=p.enable_password or "",
-            auth_strict_key=bool(known_hosts),
-            ssh_known_hosts_file=known_hosts or "",
+            auth_strict_key=False,
             transport="asyncssh",
-            transport_options={"asyncssh": {"login_timeout": p.timeout}},
+            transport_options={
+                "asyncssh": {"login_timeout": p.timeout, "known_hosts": known_hosts}
+            },
             timeout_socket=p.timeout,
             timeout_transport=p.timeout,
             timeout_ops=p.timeout,
@@ -74,19 +78,27 @@ class SshCliDriver(SwitchDriver):
 
     async def connect(self) -> None:
         p = self.params
+        known_hosts = await known_hosts_for(p)
         with warnings.catch_warnings():  # scrapli warns when no enable secret is given
             warnings.simplefilter("ignore", UserWarning)
-            self._conn = self._make(p)
+            self._conn = self._make(p, known_hosts)
         self._tap(self._conn)
         try:
             await self._conn.open()
+        except asyncssh.HostKeyNotVerifiable as exc:
+            self._conn = None
+            raise SwitchError(
+                f"SSH to {p.host}: host key does not match the pinned one (nothing was sent; "
+                f"a replaced switch needs its pin removed): {exc}", device=p.name,
+                reason="host_key",
+            ) from exc
         except ScrapliAuthenticationFailed as exc:
             self._conn = None
             raise DriverAuthError(f"SSH login to {p.host} failed: {exc}", device=p.name) from exc
         except (TimeoutError, ScrapliTimeout) as exc:
             self._conn = None
             raise DriverTimeout(f"SSH to {p.host} timed out", device=p.name) from exc
-        except (ScrapliException, OSError) as exc:
+        except (ScrapliException, OSError, asyncssh.Error) as exc:
             self._conn = None
             raise SwitchError(f"SSH to {p.host} failed: {exc}", device=p.name) from exc
 
