@@ -49,7 +49,7 @@ from regional_client.core.logs import setup_logging
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
 from regional_client.workflow.steps import STEP_NAMES
-from regional_rack.demo import _tftp_root, demo_config
+from regional_rack.demo import _tftp_root, demo_config, demo_secrets
 from regional_rack.rack import VirtualRack, free_port
 
 
@@ -176,7 +176,7 @@ async def run(args: argparse.Namespace) -> dict:
         ports["relay"] = await rack.attach(
             ("127.0.0.1", ports["dhcp"]), ("127.0.0.1", ports["tftp"])
         )
-        cfg = demo_config(tmp, rack, ports)
+        cfg = demo_config(tmp, rack, ports, demo_secrets(tmp))
         cfg["etcd"] = {"endpoints": [etcd.endpoint]}
         cfg["workflow"] = {
             "max_concurrent_installs": args.concurrency,

@@ -121,7 +121,8 @@ def demo_config(
             "retries": 2,
             "power_timeout": "60s",
             "poll_interval": "500ms",
-            "redfish": {"scheme": "http"},  # the emulator in the rack speaks plain HTTP
+            # HTTPS, verified against the rack emulator's own certificate (pinned)
+            "redfish": {"ca_bundle": str(rack.redfish_cert)} if rack.redfish_cert else {},
         },
         "workflow": {"agent_timeout": "90s", "step_retries": 2, "retry_backoff": "500ms"},
         "logging": {"level": "info", "file": str(work / "regional-client.log"), "stderr": False},

@@ -94,6 +94,8 @@ class VirtualRack:
         self.switch: Any = None
         self.ipmi: Any = None
         self.redfish_proc: asyncio.subprocess.Process | None = None
+        self.redfish_cert: Path | None = None
+        """The Redfish emulator's self-signed certificate (pin it: bmc.redfish.ca_bundle)."""
         self._notify_server: asyncio.Server | None = None
         self.relay: RelayAgent | None = None
         self.tftp_addr: tuple[str, int] | None = None
@@ -268,11 +270,20 @@ class VirtualRack:
             self._redfish_state[uuid] = "Off"
         port = free_port()
         conf = self.workdir / "sushy.conf"
+        # HTTPS with a self-signed certificate the regional client pins (bmc.redfish.ca_bundle):
+        # the BMC credentials never cross even loopback in clear, and TLS stays verified.
+        tls_dir = self.workdir / "redfish-tls"
+        tls_dir.mkdir(parents=True, exist_ok=True)
+        from regional_rack.arista_sim import self_signed
+
+        self.redfish_cert, key = self_signed(tls_dir)
         conf.write_text(
             f"SUSHY_EMULATOR_FAKE_DRIVER = True\n"
             f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}\n"
             f"EXTERNAL_NOTIFICATION_URL = 'http://127.0.0.1:{notify_port}/notify'\n"
             f"SUSHY_EMULATOR_STATE_DIR = {str(self.workdir / 'sushy-state')!r}\n"
+            f"SUSHY_EMULATOR_SSL_CERT = {str(self.redfish_cert)!r}\n"
+            f"SUSHY_EMULATOR_SSL_KEY = {str(key)!r}\n"
         )
         log_f = open(self.workdir / "sushy.log", "wb")  # noqa: SIM115 (handed to the child)
         self.redfish_proc = await asyncio.create_subprocess_exec(

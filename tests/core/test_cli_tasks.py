@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from regional_client.config.secretbox import SecretBox, generate_key, write_key_file
+from regional_client.config.secrets import SecretsConfig
 from regional_client.model import Event
 from regional_client.store.etcd import EtcdStore
 from regional_client.store.keys import Keys
@@ -18,7 +20,8 @@ from tests.helpers.etcd import EtcdProcess
 @pytest.fixture
 def cfg_file(tmp_path: Path, idc: str, etcd_server: EtcdProcess) -> str:
     f = tmp_path / "rc.yaml"
-    f.write_text(yaml.safe_dump({"idc": idc, "etcd": {"endpoints": [etcd_server.endpoint]}}))
+    f.write_text(yaml.safe_dump({"idc": idc, "state_dir": str(tmp_path / "state"),
+                                 "etcd": {"endpoints": [etcd_server.endpoint]}}))  # fmt: skip
     return str(f)
 
 
@@ -31,6 +34,7 @@ async def test_create_approve_list_show_retry_delete(
         "--bmc-password-stdin", stdin="s3cret\n",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert "clear text" in r.stderr and "no secrets key" in r.stderr  # said, not silent
     stored = (await etcd_store.get(keys.task("CLI1"))).value
     assert stored["status"] == "pending" and stored["mac"] == "52:54:00:00:00:01"
     assert stored["bmc"]["password"] == "s3cret"
@@ -138,3 +142,48 @@ async def test_watch_json_until_settled(cfg_file: str, etcd_store: EtcdStore, ke
     lines = [json.loads(x) for x in out.decode().splitlines()]
     assert lines[-1]["status"] == "completed" and proc.returncode == 0, err
     assert any(x["progress"] == 40 for x in lines)
+
+
+async def test_create_encrypts_the_bmc_password_or_refuses_it(
+    tmp_path: Path, idc: str, etcd_server: EtcdProcess, etcd_store: EtcdStore, keys: Keys
+) -> None:
+    """With a secrets key, task create stores the BMC password encrypted (nothing in clear in
+    etcd); with ``clear_passwords: refuse`` and no key it stores nothing."""
+    key = tmp_path / "secret.key"
+    write_key_file(key, generate_key())
+    f = tmp_path / "keyed.yaml"
+    f.write_text(yaml.safe_dump({"idc": idc, "state_dir": str(tmp_path / "s1"),
+                                 "etcd": {"endpoints": [etcd_server.endpoint]},
+                                 "secrets": {"key_file": str(key)}}))  # fmt: skip
+    r = run_cli("task", "create", "-c", str(f), "--sn", "ENC1", "--mac", "52:54:00:00:00:0e",
+                "--bmc-password-stdin", stdin="s3cret-pw\n")  # fmt: skip
+    assert r.returncode == 0 and "clear" not in r.stderr, r.stderr
+    kv = await etcd_store.get(keys.task("ENC1"))
+    assert kv is not None
+    stored = kv.value["bmc"]["password"]
+    assert stored.startswith("enc:") and "s3cret-pw" not in json.dumps(kv.value)
+    box = SecretBox.from_config(SecretsConfig(key_file=key))
+    assert box.decrypt(stored) == "s3cret-pw"
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(yaml.safe_dump({"idc": idc, "state_dir": str(tmp_path / "s2"),
+                                      "etcd": {"endpoints": [etcd_server.endpoint]},
+                                      "secrets": {"clear_passwords": "refuse"}}))  # fmt: skip
+    r = run_cli("task", "create", "-c", str(strict), "--sn", "ENC2", "--mac",
+                "52:54:00:00:00:0f", "--bmc-password-stdin", stdin="s3cret-pw\n")  # fmt: skip
+    assert r.returncode != 0 and "clear text" in r.stderr
+    assert await etcd_store.get(keys.task("ENC2")) is None
+
+
+def test_config_check_warns_about_clear_passwords(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"switch": {"type": "cisco", "host": "127.0.0.1",
+                                            "password": "plain"},
+                                 "bmc": {"default_password": "enc:AAAA"}}))  # fmt: skip
+    r = run_cli("config", "check", str(f))
+    assert r.returncode == 0 and "switch.default.password" in r.stderr
+    assert "bmc.default_password" not in r.stderr
+    data = yaml.safe_load(f.read_text())
+    data["secrets"] = {"clear_passwords": "refuse"}
+    f.write_text(yaml.safe_dump(data))
+    r = run_cli("config", "check", str(f))
+    assert r.returncode != 0 and "switch.default.password" in r.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 from regional_client.config import config_from_dict
 from regional_client.daemon.server import RegionalClient
 from regional_client.drivers.bmc.base import BmcTarget
-from regional_rack.demo import _tftp_root, demo_config
+from regional_rack.demo import _tftp_root, demo_config, demo_secrets
 from regional_rack.rack import VirtualRack, free_port
 from tests.helpers.regional import wait_until
 
@@ -24,7 +24,7 @@ async def test_unknown_server_boots_discovery_and_is_recorded(tmp_path: Path) ->
         ports = {"api": free_port(), "dhcp": free_port(2), "tftp": free_port(2)}
         ports["relay"] = await rack.attach(("127.0.0.1", ports["dhcp"]),
                                            ("127.0.0.1", ports["tftp"]))  # fmt: skip
-        data = demo_config(tmp_path, rack, ports)
+        data = demo_config(tmp_path, rack, ports, demo_secrets(tmp_path))
         data["pxe"]["default_action"] = "discovery"
         rc = RegionalClient(config_from_dict(data, env={}))
         rt = await rc.start()
