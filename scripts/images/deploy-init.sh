@@ -2,7 +2,7 @@
 # /init of the LPMOS Python deploy ramdisk (scripts/images/deploy-ramdisk.sh).
 # Mounts, loads the drivers the hardware asks for, DHCP on every NIC (the boot NIC first: the
 # one whose MAC is in BOOTIF= if given, else the first with link), then runs the reference agent
-# (python3 -m regional_client.agent, which reads regional_url, sn, agent_token... from
+# (python3 -m regional_client.agent, which reads regional_url, sn... from
 # /proc/cmdline) and powers off when it exits (the agent itself reboots after `reboot`).
 # Kernel parameters of its own: lpmos_shell=1 (a shell on the console instead of powering off).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:/opt/busybox

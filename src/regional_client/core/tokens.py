@@ -21,6 +21,8 @@ from typing import Any
 FORMAT = re.compile(r"^[A-Za-z0-9._~+/=-]{8,512}$")
 """What a presented token may look like (anything else is refused before hashing)."""
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+NEVER_IN_BOOT_CONFIG = frozenset({"agent_token"})
+"""Kernel parameters dropped from every boot config, wherever they come from (SPEC §5)."""
 _CMDLINE_PARAM = re.compile(r"(agent_token=)\S+")
 HIDDEN = "***"
 
@@ -64,6 +66,7 @@ def redact_task(data: dict[str, Any]) -> dict[str, Any]:
 __all__ = [
     "FORMAT",
     "HIDDEN",
+    "NEVER_IN_BOOT_CONFIG",
     "check_agent_token",
     "new_token",
     "redact_cmdline",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from regional_client.core.errors import ForbiddenError, ValidationError
+from regional_client.core.tokens import NEVER_IN_BOOT_CONFIG
 from regional_client.core.ids import check_sn, normalize_mac
 from regional_client.tftp.paths import normalize_name
 
@@ -65,18 +66,15 @@ def check_rel_path(path: str, tftp_root: Path, what: str) -> str:
     return rel
 
 
-NEVER = frozenset({"agent_token"})
-"""Parameters dropped wherever they come from: no secret is ever in a boot config (SPEC §5)."""
-
-
 def merge_params(*parts: str, reserved: Mapping[str, str]) -> str:
     """Join parameter strings; ``reserved`` keys are dropped from ``parts`` and appended last;
-    :data:`NEVER` keys are dropped."""
+    token parameters (:data:`~regional_client.core.tokens.NEVER_IN_BOOT_CONFIG`) are dropped:
+    no secret is ever in a boot config (SPEC §5)."""
     out: list[str] = []
     for part in parts:
         for tok in part.split():
             key = tok.split("=", 1)[0]
-            if key not in reserved and key not in NEVER:
+            if key not in reserved and key not in NEVER_IN_BOOT_CONFIG:
                 out.append(tok)
     out += [f"{k}={v}" for k, v in reserved.items()]
     return " ".join(out)
