@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from regional_client.core.errors import ForbiddenError, ValidationError
-from regional_client.core.tokens import NEVER_IN_BOOT_CONFIG
 from regional_client.core.ids import check_sn, normalize_mac
+from regional_client.core.tokens import NEVER_IN_BOOT_CONFIG
 from regional_client.tftp.paths import normalize_name
 
 __all__ = ["BootSpec", "check_params", "check_rel_path", "mac_hyphen", "merge_params"]
