@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Literal, NoReturn
 
 from regional_client.agentapi.neighbours import NeighbourTable
@@ -538,8 +539,6 @@ def _server_fn(
 
 
 def _seconds_since(iso: str | None) -> float:
-    from datetime import datetime
-
     if not iso:
         return float("inf")
     try:
