@@ -19,12 +19,11 @@ limits of ``api.agent`` (size, per-source rate, record count, etcd write budget)
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Literal, NoReturn
 
+from regional_client.agentapi.discovery import Discovery, server_record
 from regional_client.agentapi.neighbours import NeighbourTable
 from regional_client.agentapi.progress import ProgressCoalescer
 from regional_client.config.api import AgentLimits
@@ -38,7 +37,7 @@ from regional_client.core.errors import (
     ValidationError,
 )
 from regional_client.core.ids import normalize_mac
-from regional_client.core.limits import Buckets, LimitHits, OncePer, TokenBucket
+from regional_client.core.limits import Buckets, LimitHits, OncePer
 from regional_client.core.logs import get_logger
 from regional_client.core.metrics import Metrics
 from regional_client.core.tokens import check_agent_token, new_token, token_hash
@@ -83,11 +82,8 @@ class AgentService:
         self.neighbours = neighbours if neighbours is not None else NeighbourTable()
         self.clock = clock
         self.hits = LimitHits(metrics or Metrics(keys.idc), log)
-        self._reports = Buckets(lim.report_rate, lim.report_burst)
         self._refusals = Buckets(lim.refusal_rate, lim.refusal_burst)
-        self._discovered_bytes = TokenBucket(
-            float(lim.discovered_bytes_per_second), float(lim.discovered_burst_bytes)
-        )
+        self.discovery = Discovery(store, keys, cache, audit, lim, self.hits, clock)
         self._trail_once = OncePer(60.0)
         self.progress = ProgressCoalescer(
             self._write_progress, progress_interval, write_batch=self._write_progress_batch
@@ -157,29 +153,14 @@ class AgentService:
 
     # ----- report ---------------------------------------------------------------------------
 
-    def _check_report(self, hardware: dict[str, Any], ip: str | None) -> int:
-        """Per-source rate and inventory size; returns the inventory's size in bytes."""
-        source = ip or "-"
-        if not self._reports.take(source, self.clock()):
-            self.hits.hit("agent_report_rate", source)
-            raise LimitExceeded("too many reports from this address", limit="agent_report_rate")
-        size = len(json.dumps(hardware, separators=(",", ":"), default=str))
-        if size > self.limits.max_hardware_bytes:
-            self.hits.hit("agent_hardware_size", source, size=size)
-            raise LimitExceeded(
-                f"hardware inventory is {size} bytes; at most {self.limits.max_hardware_bytes}",
-                limit="agent_hardware_size", status=413,
-            )  # fmt: skip
-        return size
-
     async def report(
         self, sn: str, mac: str, hardware: dict[str, Any], ip: str | None, token: str | None
     ) -> dict[str, Any]:
         mac = normalize_mac(mac)
-        size = self._check_report(hardware, ip)
+        size = self.discovery.check(hardware, ip)
         task = self.cache.get_task(sn)
         if task is None:
-            return await self._discovered(sn, mac, hardware, ip, size)
+            return await self.discovery.report(sn, mac, hardware, ip, size)
         session = task.agent_session
         if task.status != Status.INSTALLING or session is None:
             # No token outside installing, nor before the power step opened this boot's
@@ -278,7 +259,7 @@ class AgentService:
         skey = self.keys.server(sn)
         kv = await self.store.update(
             skey,
-            _server_fn(sn, mac, hardware, ip, at, "installing", task.task_id or task.sn),
+            server_record(sn, mac, hardware, ip, at, "installing", task.task_id or task.sn),
             create=True,
         )
         self.cache.apply_write(kv, skey)
@@ -297,50 +278,6 @@ class AgentService:
         tkey = self.keys.task(sn)
         tkv = await self.store.update(tkey, task_fn)
         self.cache.apply_write(tkv, tkey)
-
-    async def _discovered(
-        self, sn: str, mac: str, hardware: dict[str, Any], ip: str | None, size: int
-    ) -> dict[str, Any]:
-        """An unknown serial enlists as ``discovered``, within the record count, the refresh
-        interval and the etcd write budget (so unauthenticated input cannot fill etcd)."""
-        source = ip or "-"
-        known = self.cache.get_server(sn)
-        if known is not None and known.state != "discovered":
-            self._refuse(
-                ForbiddenError(
-                    f"server {sn} is {known.state}: report with its task's token", sn=sn
-                ),
-                sn,
-                ip,
-                "unauthenticated report",
-            )
-        if known is None:
-            count = sum(1 for s in self.cache.servers.values() if s.state == "discovered")
-            if count >= self.limits.max_discovered:
-                self.hits.hit("agent_discovered_records", source, count=count)
-                raise LimitExceeded(
-                    f"{count} discovered servers recorded: no room for another",
-                    limit="agent_discovered_records", status=507,
-                )  # fmt: skip
-        elif _seconds_since(known.last_seen) < self.limits.discovered_refresh:
-            return {"result": "ok", "status": "discovered"}  # recorded recently: no write
-        if self.limits.discovered_bytes_per_second and not self._discovered_bytes.take(
-            self.clock(), float(size + 512)
-        ):
-            self.hits.hit("agent_discovered_bytes", source)
-            raise LimitExceeded("discovery write budget spent; report again later",
-                                limit="agent_discovered_bytes")  # fmt: skip
-        at = now_iso()
-        skey = self.keys.server(sn)
-        kv = await self.store.update(
-            skey, _server_fn(sn, mac, hardware, ip, at, "discovered", None), create=True
-        )
-        self.cache.apply_write(kv, skey)
-        # Not in the etcd trail (sn=None): unknown serials must not create etcd keys.
-        self.audit.record(f"agent:{sn}", "agent.report", sn, mac=mac, ip=ip, state="discovered")
-        log.info("server discovered", action="agent_report", sn=sn, mac=mac, ip=ip or "",
-                 state="discovered")  # fmt: skip
-        return {"result": "ok", "status": "discovered"}
 
     # ----- endpoints ------------------------------------------------------------------------
 
@@ -512,37 +449,3 @@ class AgentService:
         kv = await self.store.update(key, fn)
         self.cache.apply_write(kv, key)
 
-
-def _server_fn(
-    sn: str,
-    mac: str,
-    hardware: dict[str, Any],
-    ip: str | None,
-    at: str,
-    state: str,
-    task_id: str | None,
-) -> Callable[[dict[str, Any] | None], dict[str, Any]]:
-    def fn(old: dict[str, Any] | None) -> dict[str, Any]:
-        rec = old or {"sn": sn, "first_seen": at, "macs": []}
-        macs = [m for m in rec.get("macs", []) if m != mac]
-        rec["macs"] = [mac, *macs][:16]
-        rec["hardware"] = hardware
-        rec["last_seen"] = at
-        rec["state"] = state
-        if ip:
-            rec["ip"] = ip
-        if task_id is not None:
-            rec["task_id"] = task_id
-        return rec
-
-    return fn
-
-
-def _seconds_since(iso: str | None) -> float:
-    if not iso:
-        return float("inf")
-    try:
-        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return float("inf")
-    return time.time() - then.timestamp()
