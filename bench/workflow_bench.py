@@ -182,7 +182,7 @@ async def run(args: argparse.Namespace) -> dict:
             "max_concurrent_installs": args.concurrency,
             "agent_timeout": "10m",
             # a firmware that gave up during a load stall is retried after 3 quiet minutes
-            # (the rack's TFTP comes from 127.0.0.1, so only its DHCP is attributed)
+            # (the rack fetches over TFTP from its leased addresses: attributed like DHCP)
             "boot_stall_timeout": "3m",
             "step_retries": 3,
             "step_timeout": "10m",
