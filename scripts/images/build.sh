@@ -6,7 +6,7 @@
 # NAME is one of the builders next to this script (scripts/images/NAME.sh): debian12,
 # debian12-broken, deploy-ramdisk-base, deploy-ramdisk, sh-ramdisk.
 #
-# The artifact lives in ${LPMOS_ARTIFACT_CACHE:-$HOME/.cache/lpmos}/NAME-<hash>/ where <hash>
+# The artifact lives in ${LPMOS_ARTIFACT_CACHE:-${HOME:-/root}/.cache/lpmos}/NAME-<hash>/ where <hash>
 # covers the artifact's inputs: the builder script, lib.sh, NAME.packages (and the candidate
 # versions apt would pick for the packages named there), the files the builder declares with
 # `# lpmos-inputs:` header lines (e.g. the agent source a ramdisk embeds) and the hashes of the
@@ -22,7 +22,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-CACHE=${LPMOS_ARTIFACT_CACHE:-$HOME/.cache/lpmos}
+# Without HOME (test helpers run children with a minimal environment): root's cache.
+CACHE=${LPMOS_ARTIFACT_CACHE:-${HOME:-/root}/.cache/lpmos}
 KEEP=2
 
 usage() { echo "usage: $0 NAME [--print-path] [--force] [--hash]" >&2; exit 2; }
